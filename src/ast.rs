@@ -1,0 +1,396 @@
+//! The syntax tree of a segment definition.
+//!
+//! Its serde form is the documented JSON of SPEC §4 (see README, "JSON syntax
+//! tree"): UI filter builders produce it, so field names are part of the
+//! contract. Spans are optional on input (a builder has no text to point into)
+//! and always present on output.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Span;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expr {
+    And {
+        #[serde(default)]
+        span: Span,
+        args: Vec<Expr>,
+    },
+    Or {
+        #[serde(default)]
+        span: Span,
+        args: Vec<Expr>,
+    },
+    Not {
+        #[serde(default)]
+        span: Span,
+        arg: Box<Expr>,
+    },
+    /// `operand test`, e.g. `country IN ('DE','AT')`, or a bare boolean field.
+    Condition {
+        #[serde(default)]
+        span: Span,
+        operand: Operand,
+        test: Test,
+    },
+    /// `ANY rel (filter)` (`negated`: `NO rel (filter)`).
+    Exists {
+        #[serde(default)]
+        span: Span,
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        relation: Name,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<Box<Expr>>,
+    },
+    /// `IN SEGMENT 'name'`.
+    InSegment {
+        #[serde(default)]
+        span: Span,
+        segment: String,
+    },
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::And { span, .. }
+            | Expr::Or { span, .. }
+            | Expr::Not { span, .. }
+            | Expr::Condition { span, .. }
+            | Expr::Exists { span, .. }
+            | Expr::InSegment { span, .. } => *span,
+        }
+    }
+}
+
+/// An identifier after folding: what PostgreSQL would call the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Name {
+    #[serde(default)]
+    pub span: Span,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggFunc {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            AggFunc::Count => "COUNT",
+            AggFunc::Sum => "SUM",
+            AggFunc::Min => "MIN",
+            AggFunc::Max => "MAX",
+            AggFunc::Avg => "AVG",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operand {
+    /// `a`, `a.b`, `a.b.c`: a column, a lookup's column, or a jsonb path.
+    /// Which one is decided by the type checker, which knows the catalog.
+    Field {
+        #[serde(default)]
+        span: Span,
+        path: Vec<Name>,
+    },
+    /// `COUNT rel (filter)` or `SUM rel.column (filter)`.
+    Aggregate {
+        #[serde(default)]
+        span: Span,
+        func: AggFunc,
+        relation: Name,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<Name>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<Box<Expr>>,
+    },
+}
+
+impl Operand {
+    pub fn span(&self) -> Span {
+        match self {
+            Operand::Field { span, .. } | Operand::Aggregate { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmp {
+    #[serde(rename = "=")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Cmp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Eq => "=",
+            Cmp::Ne => "!=",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
+/// Word operators that take one value and may be preceded by `NOT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextOp {
+    Contains,
+    StartsWith,
+    EndsWith,
+    Like,
+    Ilike,
+    Matches,
+}
+
+impl TextOp {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TextOp::Contains => "CONTAINS",
+            TextOp::StartsWith => "STARTS WITH",
+            TextOp::EndsWith => "ENDS WITH",
+            TextOp::Like => "LIKE",
+            TextOp::Ilike => "ILIKE",
+            TextOp::Matches => "MATCHES",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// `WITHIN LAST d`: `[now - d, now]`.
+    Last,
+    /// `WITHIN NEXT d`: `[now, now + d]`.
+    Next,
+    /// `OLDER THAN d`: `< now - d`.
+    OlderThan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moment {
+    Before,
+    After,
+}
+
+/// What is asserted about the operand. `negated` is the written `NOT`
+/// (`NOT IN`, `NOT CONTAINS`, `IS NOT NULL`…): the exact complement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Test {
+    /// `= != < <= > >=`; `!=` is `NOT (=)`.
+    Compare { cmp: Cmp, value: Value },
+    In {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        values: Vec<Value>,
+    },
+    Between {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        low: Value,
+        high: Value,
+    },
+    IsNull {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+    },
+    IsEmpty {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+    },
+    Text {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        text_op: TextOp,
+        value: Value,
+    },
+    /// `CONTAINS ANY (…)` / `CONTAINS ALL (…)`.
+    ContainsSet {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        quantifier: Quantifier,
+        values: Vec<Value>,
+    },
+    Window {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        window: Window,
+        duration: Duration,
+    },
+    Moment {
+        #[serde(default, skip_serializing_if = "is_false")]
+        negated: bool,
+        moment: Moment,
+        value: Value,
+    },
+    /// A bare boolean field: `is_vip`.
+    IsTrue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Unit {
+    /// Accepts the long forms (singular and plural) and the short ones.
+    pub fn parse(word: &str) -> Option<Unit> {
+        Some(match word {
+            "minute" | "minutes" | "min" | "mins" => Unit::Minute,
+            "hour" | "hours" | "h" => Unit::Hour,
+            "day" | "days" | "d" => Unit::Day,
+            "week" | "weeks" | "w" => Unit::Week,
+            "month" | "months" | "mo" => Unit::Month,
+            "year" | "years" | "y" => Unit::Year,
+            _ => return None,
+        })
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Unit::Minute => "minute",
+            Unit::Hour => "hour",
+            Unit::Day => "day",
+            Unit::Week => "week",
+            Unit::Month => "month",
+            Unit::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Duration {
+    #[serde(default)]
+    pub span: Span,
+    pub amount: u32,
+    pub unit: Unit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instant {
+    Now,
+    Today,
+    Yesterday,
+    Tomorrow,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Value {
+    String {
+        #[serde(default)]
+        span: Span,
+        value: String,
+    },
+    /// Exact decimal text (`"5000"`, `"-2.5"`), so no precision is lost.
+    Number {
+        #[serde(default)]
+        span: Span,
+        value: String,
+    },
+    Boolean {
+        #[serde(default)]
+        span: Span,
+        value: bool,
+    },
+    /// `YYYY-MM-DD`.
+    Date {
+        #[serde(default)]
+        span: Span,
+        value: String,
+    },
+    /// ISO 8601 timestamp, e.g. `2026-05-01T10:00:00Z`.
+    Timestamp {
+        #[serde(default)]
+        span: Span,
+        value: String,
+    },
+    Instant {
+        #[serde(default)]
+        span: Span,
+        instant: Instant,
+    },
+    /// `7 days ago` (`past`), `in 2 weeks`; also `-7d` / `+2w`.
+    Relative {
+        #[serde(default)]
+        span: Span,
+        past: bool,
+        duration: Duration,
+    },
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::String { span, .. }
+            | Value::Number { span, .. }
+            | Value::Boolean { span, .. }
+            | Value::Date { span, .. }
+            | Value::Timestamp { span, .. }
+            | Value::Instant { span, .. }
+            | Value::Relative { span, .. } => *span,
+        }
+    }
+
+    /// What kind of value this is, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Value::String { .. } => "a string",
+            Value::Number { .. } => "a number",
+            Value::Boolean { .. } => "a boolean",
+            Value::Date { .. } => "a date",
+            Value::Timestamp { .. } => "a timestamp",
+            Value::Instant { .. } | Value::Relative { .. } => "a point in time",
+        }
+    }
+
+    pub fn is_time(&self) -> bool {
+        matches!(self, Value::Date { .. } | Value::Timestamp { .. } | Value::Instant { .. } | Value::Relative { .. })
+    }
+}

@@ -1,0 +1,467 @@
+//! SQL generation from a checked predicate.
+//!
+//! Safety by construction: identifiers come from the catalog and are always
+//! quoted; values are rendered as literals that mean the same under any
+//! `standard_conforming_strings`; every operator is written
+//! `OPERATOR(pg_catalog.x)` and every function `pg_catalog.f`, and constructs
+//! that would look an operator up through `search_path` (`IN (…)`, `BETWEEN`,
+//! simple `CASE`) are never emitted.
+//!
+//! Two-valued logic: atoms may evaluate to NULL, which a WHERE clause treats as
+//! false. Only `NOT` could turn that NULL into the wrong answer, so `NOT p` is
+//! written `NOT COALESCE(p, false)` whenever `p` can be NULL. The result is a
+//! WHERE predicate whose NULL means false; `boolean()` gives a value that is
+//! never NULL.
+
+use crate::ast::{AggFunc, Cmp, Instant, Moment, Quantifier, Test, TextOp, Unit, Value, Window};
+use crate::model::{Column, Ty};
+use crate::typecheck::{OperandKind, Pred, Typed};
+
+/// `"name"` with embedded quotes doubled.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", ident(schema), ident(name))
+}
+
+/// A string literal that reads the same with `standard_conforming_strings`
+/// on or off: backslashes force the `E''` form, where they are escaped.
+pub fn literal(s: &str) -> String {
+    let quoted = s.replace('\'', "''");
+    if s.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
+fn op(sym: &str) -> String {
+    format!("OPERATOR(pg_catalog.{sym})")
+}
+
+/// The predicate for a WHERE clause, with `row` the (quoted) alias or table
+/// name of the source row.
+pub fn predicate(p: &Pred, row: &str, key: &str) -> String {
+    let mut g = Gen { aliases: 0, source_row: row.to_string(), key: key.to_string() };
+    g.pred(p, row)
+}
+
+/// The predicate as a value that is never NULL.
+pub fn boolean(p: &Pred, row: &str, key: &str) -> String {
+    let sql = predicate(p, row, key);
+    if may_be_null(p) {
+        format!("COALESCE({sql}, false)")
+    } else {
+        sql
+    }
+}
+
+/// Whether the SQL of `p` can evaluate to NULL.
+fn may_be_null(p: &Pred) -> bool {
+    match p {
+        Pred::And(a) | Pred::Or(a) => a.iter().any(may_be_null),
+        Pred::Not(_) | Pred::Exists { .. } | Pred::InSegment(_) => false,
+        Pred::Test { operand, test } => match test {
+            Test::IsNull { .. } | Test::IsEmpty { .. } => false,
+            _ => operand.nullable,
+        },
+    }
+}
+
+struct Gen {
+    aliases: usize,
+    source_row: String,
+    key: String,
+}
+
+impl Gen {
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        ident(&format!("_seg_{prefix}{}", self.aliases))
+    }
+
+    fn pred(&mut self, p: &Pred, row: &str) -> String {
+        match p {
+            Pred::And(args) => self.join(args, " AND ", row),
+            Pred::Or(args) => self.join(args, " OR ", row),
+            Pred::Not(inner) => negate(&self.pred(inner, row), may_be_null(inner)),
+            Pred::Test { operand, test } => self.test(operand, test, row),
+            Pred::Exists { negated, relation, filter } => {
+                let r = self.alias("r");
+                let mut sql = format!(
+                    "EXISTS (SELECT 1 FROM {} AS {r} WHERE {r}.{} {} {}.{}",
+                    qualified(&relation.table.schema, &relation.table.name),
+                    ident(&relation.contact_column),
+                    op("="),
+                    self.source_row,
+                    ident(&self.key),
+                );
+                if let Some(f) = filter {
+                    sql.push_str(&format!(" AND ({})", self.pred(f, &r)));
+                }
+                sql.push(')');
+                if *negated {
+                    format!("NOT {sql}")
+                } else {
+                    sql
+                }
+            }
+            Pred::InSegment(s) => {
+                let m = self.alias("m");
+                format!(
+                    "EXISTS (SELECT 1 FROM {} AS {m} WHERE {m}.\"segment_id\" {} {} AND {m}.{} {} {}.{})",
+                    qualified(&s.membership_schema, &s.membership_table),
+                    op("="),
+                    s.id,
+                    ident(&s.key_column),
+                    op("="),
+                    self.source_row,
+                    ident(&self.key),
+                )
+            }
+        }
+    }
+
+    fn join(&mut self, args: &[Pred], sep: &str, row: &str) -> String {
+        let parts: Vec<String> = args.iter().map(|a| self.pred(a, row)).collect();
+        format!("({})", parts.join(sep))
+    }
+
+    /// SQL of an operand, in its own type.
+    fn operand(&mut self, o: &Typed, row: &str) -> String {
+        match &o.kind {
+            OperandKind::Column(c) => format!("{row}.{}", ident(&c.name)),
+            OperandKind::LookupColumn { lookup, column } => {
+                let l = self.alias("l");
+                format!(
+                    "(SELECT {l}.{} FROM {} AS {l} WHERE {l}.{} {} {}.{})",
+                    ident(&column.name),
+                    qualified(&lookup.target.schema, &lookup.target.name),
+                    ident(&lookup.target_key),
+                    op("="),
+                    self.source_row,
+                    ident(&lookup.via_column),
+                )
+            }
+            OperandKind::JsonPath { base, path } => {
+                let keys: Vec<String> = path.iter().map(|k| literal(k)).collect();
+                format!("({} {} ARRAY[{}]::pg_catalog.text[])", self.operand(base, row), op("#>"), keys.join(", "))
+            }
+            OperandKind::Aggregate { func, relation, column, filter } => {
+                let r = self.alias("r");
+                let value = match (func, column) {
+                    (AggFunc::Count, _) => "pg_catalog.count(*)".to_string(),
+                    (f, Some(c)) => format!("pg_catalog.{}({r}.{})", f.keyword().to_lowercase(), ident(&c.name)),
+                    (_, None) => unreachable!("checked: SUM/MIN/MAX/AVG have a column"),
+                };
+                let mut sql = format!(
+                    "(SELECT {value} FROM {} AS {r} WHERE {r}.{} {} {}.{}",
+                    qualified(&relation.table.schema, &relation.table.name),
+                    ident(&relation.contact_column),
+                    op("="),
+                    self.source_row,
+                    ident(&self.key),
+                );
+                if let Some(f) = filter {
+                    sql.push_str(&format!(" AND ({})", self.pred(f, &r)));
+                }
+                sql.push(')');
+                sql
+            }
+        }
+    }
+
+    fn test(&mut self, o: &Typed, t: &Test, row: &str) -> String {
+        let v = self.operand(o, row);
+        let ty = &o.ty;
+        let (positive, negated) = match t {
+            Test::Compare { cmp: Cmp::Ne, value } => (compare(&v, ty, o, Cmp::Eq, value), true),
+            Test::Compare { cmp, value } => (compare(&v, ty, o, *cmp, value), false),
+            Test::In { negated, values } => (in_list(&v, ty, o, values), *negated),
+            Test::Between { negated, low, high } => {
+                let lo = compare(&v, ty, o, Cmp::Ge, low);
+                let hi = compare(&v, ty, o, Cmp::Le, high);
+                (format!("({lo} AND {hi})"), *negated)
+            }
+            Test::IsNull { negated } => {
+                let sql = if *ty == Ty::Jsonb {
+                    format!("({v} IS NULL OR {v} {} 'null'::pg_catalog.jsonb)", op("="))
+                } else {
+                    format!("{v} IS NULL")
+                };
+                return if *negated { format!("NOT ({sql})") } else { sql };
+            }
+            Test::IsEmpty { negated } => {
+                let sql = is_empty(&v, ty);
+                return if *negated { format!("NOT ({sql})") } else { sql };
+            }
+            Test::Text { negated, text_op, value } => (text_test(&v, o, *text_op, value), *negated),
+            Test::ContainsSet { negated, quantifier, values } => (contains_set(&v, o, *quantifier, values), *negated),
+            Test::Window { negated, window, duration } => {
+                let date = *ty == Ty::Date;
+                let now = instant(Instant::Now, date);
+                let past = relative(true, duration.amount, duration.unit, date);
+                let future = relative(false, duration.amount, duration.unit, date);
+                let sql = match window {
+                    Window::Last => format!("({v} {} {past} AND {v} {} {now})", op(">="), op("<=")),
+                    Window::Next => format!("({v} {} {now} AND {v} {} {future})", op(">="), op("<=")),
+                    Window::OlderThan => format!("{v} {} {past}", op("<")),
+                };
+                (sql, *negated)
+            }
+            Test::Moment { negated, moment, value } => {
+                let cmp = if *moment == Moment::Before { Cmp::Lt } else { Cmp::Gt };
+                (compare(&v, ty, o, cmp, value), *negated)
+            }
+            Test::IsTrue => {
+                if *ty == Ty::Jsonb {
+                    (format!("{v} {} 'true'::pg_catalog.jsonb", op("=")), false)
+                } else {
+                    (v, false)
+                }
+            }
+        };
+        if negated {
+            negate(&positive, o.nullable)
+        } else {
+            positive
+        }
+    }
+}
+
+fn negate(sql: &str, nullable: bool) -> String {
+    if nullable {
+        format!("NOT COALESCE({sql}, false)")
+    } else {
+        format!("NOT ({sql})")
+    }
+}
+
+fn cmp_op(c: Cmp) -> String {
+    op(match c {
+        Cmp::Eq => "=",
+        Cmp::Ne => "<>",
+        Cmp::Lt => "<",
+        Cmp::Le => "<=",
+        Cmp::Gt => ">",
+        Cmp::Ge => ">=",
+    })
+}
+
+/// `v cmp value` for an operand of type `ty`.
+fn compare(v: &str, ty: &Ty, o: &Typed, c: Cmp, value: &Value) -> String {
+    if *ty == Ty::Jsonb {
+        return match (c, value) {
+            (Cmp::Eq, _) => format!("{v} {} {}", op("="), json_literal(value)),
+            (_, Value::Number { .. }) => format!("{} {} {}", json_as_number(v), cmp_op(c), render(value, &Ty::Numeric, None)),
+            _ => format!("{} {} {}", json_as_text(v), cmp_op(c), render(value, &Ty::Text, None)),
+        };
+    }
+    format!("{v} {} {}", cmp_op(c), render(value, ty, column_of(o)))
+}
+
+fn in_list(v: &str, ty: &Ty, o: &Typed, values: &[Value]) -> String {
+    let (items, array_type) = match ty {
+        Ty::Jsonb => (values.iter().map(json_literal).collect::<Vec<_>>(), "pg_catalog.jsonb[]".to_string()),
+        Ty::Integer | Ty::Numeric => (values.iter().map(|x| render(x, ty, None)).collect(), "pg_catalog.numeric[]".into()),
+        _ => {
+            let items = values.iter().map(|x| render(x, ty, column_of(o))).collect();
+            (items, format!("{}[]", sql_type(ty, column_of(o))))
+        }
+    };
+    format!("{v} {} ANY (ARRAY[{}]::{array_type})", op("="), items.join(", "))
+}
+
+fn is_empty(v: &str, ty: &Ty) -> String {
+    match ty {
+        Ty::Text => format!("({v} IS NULL OR {v} {} ''::pg_catalog.text)", op("=")),
+        Ty::Array(_) => format!("({v} IS NULL OR pg_catalog.cardinality({v}) {} 0)", op("=")),
+        Ty::Jsonb => format!(
+            "({v} IS NULL OR {v} {} ANY (ARRAY['null', '\"\"', '[]', '{{}}']::pg_catalog.jsonb[]))",
+            op("=")
+        ),
+        _ => format!("{v} IS NULL"),
+    }
+}
+
+/// `pattern` for ILIKE that matches `s` literally, with `%` around as asked.
+fn like_pattern(s: &str, prefix: bool, suffix: bool) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{}{escaped}{}", if prefix { "%" } else { "" }, if suffix { "%" } else { "" })
+}
+
+fn text_test(v: &str, o: &Typed, text_op: TextOp, value: &Value) -> String {
+    let text = match value {
+        Value::String { value, .. } => value.as_str(),
+        _ => "",
+    };
+    match (&o.ty, text_op) {
+        (Ty::Array(_), TextOp::Contains) => {
+            let elem = render(value, element(&o.ty), None);
+            format!("{v} {} ARRAY[{elem}]::{}", op("@>"), sql_type(&o.ty, column_of(o)))
+        }
+        (Ty::Jsonb, TextOp::Contains) => {
+            let array = format!("{v} {} {}", op("@>"), json_array(std::slice::from_ref(value)));
+            match value {
+                Value::String { .. } => {
+                    let pattern = literal(&like_pattern(text, true, true));
+                    format!("({array} OR {} {} {pattern})", json_as_text(v), op("~~*"))
+                }
+                _ => array,
+            }
+        }
+        _ => {
+            let subject = match &o.ty {
+                Ty::Text => v.to_string(),
+                Ty::Jsonb => json_as_text(v),
+                _ => format!("({v})::pg_catalog.text"),
+            };
+            let (operator, pattern) = match text_op {
+                TextOp::Contains => ("~~*", like_pattern(text, true, true)),
+                TextOp::StartsWith => ("~~*", like_pattern(text, false, true)),
+                TextOp::EndsWith => ("~~*", like_pattern(text, true, false)),
+                TextOp::Like => ("~~", text.to_string()),
+                TextOp::Ilike => ("~~*", text.to_string()),
+                TextOp::Matches => ("~", text.to_string()),
+            };
+            format!("{subject} {} {}", op(operator), literal(&pattern))
+        }
+    }
+}
+
+fn contains_set(v: &str, o: &Typed, q: Quantifier, values: &[Value]) -> String {
+    if o.ty == Ty::Jsonb {
+        return match q {
+            Quantifier::All => format!("{v} {} {}", op("@>"), json_array(values)),
+            Quantifier::Any => {
+                let parts: Vec<String> =
+                    values.iter().map(|x| format!("{v} {} {}", op("@>"), json_array(std::slice::from_ref(x)))).collect();
+                format!("({})", parts.join(" OR "))
+            }
+        };
+    }
+    let items: Vec<String> = values.iter().map(|x| render(x, element(&o.ty), None)).collect();
+    let operator = if q == Quantifier::All { "@>" } else { "&&" };
+    format!("{v} {} ARRAY[{}]::{}", op(operator), items.join(", "), sql_type(&o.ty, column_of(o)))
+}
+
+fn element(ty: &Ty) -> &Ty {
+    match ty {
+        Ty::Array(e) => e,
+        other => other,
+    }
+}
+
+/// The column whose declared type literals are cast to, when the operand is one.
+fn column_of(o: &Typed) -> Option<&Column> {
+    match &o.kind {
+        OperandKind::Column(c) | OperandKind::LookupColumn { column: c, .. } => Some(c),
+        OperandKind::JsonPath { .. } | OperandKind::Aggregate { .. } => None,
+    }
+}
+
+/// The SQL type name for casts: the column's own, or the type's canonical one.
+fn sql_type(ty: &Ty, column: Option<&Column>) -> String {
+    if let Some(c) = column {
+        return c.sql_type.clone();
+    }
+    match ty {
+        Ty::Integer | Ty::Numeric => "pg_catalog.numeric",
+        Ty::Bool => "pg_catalog.bool",
+        Ty::Date => "pg_catalog.date",
+        Ty::Timestamp => "pg_catalog.timestamp",
+        Ty::TimestampTz => "pg_catalog.timestamptz",
+        Ty::Uuid => "pg_catalog.uuid",
+        Ty::Jsonb => "pg_catalog.jsonb",
+        _ => "pg_catalog.text",
+    }
+    .to_string()
+}
+
+/// A value as a literal of the operand's type.
+fn render(value: &Value, ty: &Ty, column: Option<&Column>) -> String {
+    let date = *ty == Ty::Date;
+    match value {
+        Value::String { value, .. } => match ty {
+            Ty::Text => format!("{}::pg_catalog.text", literal(value)),
+            _ => format!("{}::{}", literal(value), sql_type(ty, column).trim_end_matches("[]")),
+        },
+        // Checked by the lexer: -?digits(.digits)?, so safe as is. A leading
+        // minus is folded into the constant by the SQL grammar, not looked up.
+        Value::Number { value, .. } => value.clone(),
+        Value::Boolean { value, .. } => value.to_string(),
+        Value::Date { value, .. } => format!("{}::pg_catalog.date", literal(value)),
+        Value::Timestamp { value, .. } => format!("{}::pg_catalog.timestamptz", literal(value)),
+        Value::Instant { instant: i, .. } => instant(*i, date),
+        Value::Relative { past, duration, .. } => relative(*past, duration.amount, duration.unit, date),
+    }
+}
+
+/// `now`, `today`… as a timestamptz, or as a date for date operands.
+fn instant(i: Instant, date: bool) -> String {
+    let today_tz = "pg_catalog.date_trunc('day', pg_catalog.now())";
+    match (i, date) {
+        (Instant::Now, false) => "pg_catalog.now()".into(),
+        (Instant::Today, false) => today_tz.into(),
+        (Instant::Yesterday, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("-")),
+        (Instant::Tomorrow, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("+")),
+        (Instant::Now | Instant::Today, true) => "(pg_catalog.now())::pg_catalog.date".into(),
+        (Instant::Yesterday, true) => format!("((pg_catalog.now())::pg_catalog.date {} 1)", op("-")),
+        (Instant::Tomorrow, true) => format!("((pg_catalog.now())::pg_catalog.date {} 1)", op("+")),
+    }
+}
+
+/// `now ± amount unit`, as a date for date operands.
+fn relative(past: bool, amount: u32, unit: Unit, date: bool) -> String {
+    let interval = format!("'{amount} {}s'::pg_catalog.interval", unit.word());
+    let sql = format!("(pg_catalog.now() {} {interval})", op(if past { "-" } else { "+" }));
+    if date {
+        format!("({sql})::pg_catalog.date")
+    } else {
+        sql
+    }
+}
+
+/// A jsonb value as numeric, NULL when it is not a JSON number.
+fn json_as_number(v: &str) -> String {
+    format!("(CASE WHEN pg_catalog.jsonb_typeof({v}) {} 'number' THEN ({v})::pg_catalog.numeric END)", op("="))
+}
+
+/// A jsonb value as text, NULL when it is not a JSON string.
+fn json_as_text(v: &str) -> String {
+    format!(
+        "(CASE WHEN pg_catalog.jsonb_typeof({v}) {} 'string' THEN {v} {} '{{}}'::pg_catalog.text[] END)",
+        op("="),
+        op("#>>")
+    )
+}
+
+/// JSON text of a string, number or boolean value (the checker allows no other
+/// with jsonb). Numbers keep every digit.
+fn json_text(value: &Value) -> String {
+    match value {
+        Value::String { value, .. } => serde_json::Value::String(value.clone()).to_string(),
+        Value::Boolean { value, .. } => value.to_string(),
+        Value::Number { value, .. } => json_number(value),
+        other => unreachable!("checked: jsonb is never compared with {}", other.describe()),
+    }
+}
+
+/// Lexer numbers may have leading zeros, which JSON forbids.
+fn json_number(n: &str) -> String {
+    let (sign, digits) = n.strip_prefix('-').map_or(("", n), |d| ("-", d));
+    let trimmed = digits.trim_start_matches('0');
+    let body = if trimmed.is_empty() || trimmed.starts_with('.') { format!("0{trimmed}") } else { trimmed.to_string() };
+    format!("{sign}{body}")
+}
+
+fn json_literal(value: &Value) -> String {
+    format!("{}::pg_catalog.jsonb", literal(&json_text(value)))
+}
+
+fn json_array(values: &[Value]) -> String {
+    let items: Vec<String> = values.iter().map(json_text).collect();
+    format!("{}::pg_catalog.jsonb", literal(&format!("[{}]", items.join(","))))
+}
