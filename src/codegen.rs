@@ -186,12 +186,14 @@ impl Gen {
                 (format!("({lo} AND {hi})"), *negated)
             }
             Test::IsNull { negated } => {
-                let sql = if *ty == Ty::Jsonb {
-                    format!("({v} IS NULL OR {v} {} 'null'::pg_catalog.jsonb)", op("="))
-                } else {
-                    format!("{v} IS NULL")
+                return match (ty, negated) {
+                    (Ty::Jsonb, _) => {
+                        let sql = format!("({v} IS NULL OR {v} {} 'null'::pg_catalog.jsonb)", op("="));
+                        if *negated { format!("NOT {sql}") } else { sql }
+                    }
+                    (_, false) => format!("{v} IS NULL"),
+                    (_, true) => format!("{v} IS NOT NULL"),
                 };
-                return if *negated { format!("NOT ({sql})") } else { sql };
             }
             Test::IsEmpty { negated } => {
                 let sql = is_empty(&v, ty);
@@ -415,7 +417,8 @@ fn instant(i: Instant, date: bool) -> String {
 
 /// `now ± amount unit`, as a date for date operands.
 fn relative(past: bool, amount: u32, unit: Unit, date: bool) -> String {
-    let interval = format!("'{amount} {}s'::pg_catalog.interval", unit.word());
+    let plural = if amount == 1 { "" } else { "s" };
+    let interval = format!("'{amount} {}{plural}'::pg_catalog.interval", unit.word());
     let sql = format!("(pg_catalog.now() {} {interval})", op(if past { "-" } else { "+" }));
     if date {
         format!("({sql})::pg_catalog.date")

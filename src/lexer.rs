@@ -57,6 +57,7 @@ impl Token {
     pub fn describe(&self, src: &str) -> String {
         match &self.tok {
             Tok::Eof => "end of input".to_string(),
+            Tok::Str(_) => format!("the string {}", &src[self.span.start..self.span.end]),
             _ => {
                 let text = &src[self.span.start..self.span.end];
                 let shown: String = text.chars().take(40).collect();

@@ -17,3 +17,9 @@ mod api;
 mod catalog;
 
 ::pgrx::pg_module_magic!(name, version);
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod randomized;

@@ -170,14 +170,19 @@ impl<'s> Parser<'s> {
         }
         let tok = tokens.iter().find(|t| t.span.start >= e.pos).unwrap_or(&tokens[tokens.len() - 1]);
         let found = tok.describe(self.src);
-        let expected = match e.expected.as_slice() {
+        let shown: Vec<String> = e
+            .expected
+            .iter()
+            .map(|x| if x.chars().all(|c| c.is_ascii_lowercase()) { x.to_uppercase() } else { x.to_string() })
+            .collect();
+        let expected = match shown.as_slice() {
             [] => "something else".to_string(),
-            [one] => one.to_string(),
+            [one] => one.clone(),
             [init @ .., last] => format!("{} or {}", init.join(", "), last),
         };
         let problem = Problem::error(ErrorKind::Syntax, tok.span, format!("expected {expected}, found {found}"));
         match &tok.tok {
-            Tok::Word(w) if is_reserved(w) && e.expected.contains(&"a name") => {
+            Tok::Word(w) if is_reserved(w) && !["and", "or", "not"].contains(&w.as_str()) => {
                 problem.with_hint(format!("{w} is a keyword; write \"{w}\" to use it as a name"))
             }
             Tok::Word(w) if w == "null" => problem.with_hint("test for NULL with IS NULL / IS NOT NULL"),
@@ -282,7 +287,15 @@ impl<'s> Parser<'s> {
 
     fn condition<'a>(&self, i: Toks<'a>) -> PResult<'a, Expr> {
         let start = i;
-        let (i, e) = alt((|i| self.in_segment(i), |i| self.exists(i), |i| self.operand_condition(i)))(i)?;
+        let (i, e) = alt((|i| self.in_segment(i), |i| self.exists(i), |i| self.operand_condition(i)))(i).map_err(
+            |e| match e {
+                NomErr::Error(mut pe) if pe.pos == start[0].span.start => {
+                    pe.expected = vec!["a condition (such as country = 'DE')"];
+                    NomErr::Error(pe)
+                }
+                other => other,
+            },
+        )?;
         self.count_condition(consumed(start, i))?;
         Ok((i, e))
     }
@@ -358,8 +371,11 @@ impl<'s> Parser<'s> {
             },
             _ => return fail(i, "an operand"),
         };
-        let i = &i[1..];
-        let (i, relation) = cut(ident)(i)?;
+        // `count > 1` is a column named count, which must be quoted: fail
+        // softly here so the message is about the keyword.
+        let Ok((i, relation)) = ident(&i[1..]) else {
+            return fail(i, "a name");
+        };
         let (i, column) = if func == AggFunc::Count {
             (i, None)
         } else {
@@ -522,7 +538,7 @@ impl<'s> Parser<'s> {
                 "tomorrow" => Value::Instant { span, instant: Instant::Tomorrow },
                 "in" => {
                     let (i, duration) = cut(|i| self.duration(i))(rest)?;
-                    let span = consumed_from(span, &duration.span);
+                    let span = span.to(duration.span);
                     return Ok((i, Value::Relative { span, past: false, duration }));
                 }
                 _ => return fail(i, "a value"),
@@ -563,10 +579,6 @@ impl<'s> Parser<'s> {
         };
         Ok((&i[2..], Duration { span: i[0].span.to(i[1].span), amount, unit }))
     }
-}
-
-fn consumed_from(start: Span, last: &Span) -> Span {
-    start.to(*last)
 }
 
 fn amount_of(text: &str, span: Span) -> Result<u32, Problem> {
