@@ -16,6 +16,8 @@ pub mod typecheck;
 mod api;
 mod catalog;
 
+use pgrx::prelude::*;
+
 ::pgrx::pg_module_magic!(name, version);
 #[cfg(test)]
 mod testing;
@@ -23,3 +25,22 @@ mod testing;
 mod golden;
 #[cfg(test)]
 mod randomized;
+
+// The in-database tests live in pgrx-tests/ (one tier per directory);
+// `#[pg_schema]` needs an inline module, hence the include.
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    include!("../pgrx-tests/mod.rs");
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
