@@ -38,8 +38,21 @@ SELECT a.attname::text
        AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
  WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary AND i.indnatts OPERATOR(pg_catalog.=) 1";
 
+/// Runs catalog queries under the latest snapshot, as PostgreSQL reads its
+/// catalogs: the caller holds a lock on the table, and a statement that waited
+/// for that lock must see the table as committed since, not as it was when
+/// the statement began (found by tests/isolation/specs/catalog_fresh.spec).
+fn latest<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: balanced push/pop; an ERROR in between unwinds the snapshot
+    // stack with the (sub)transaction.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot()) };
+    let r = f();
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
 pub fn table(oid: pg_sys::Oid) -> Table {
-    Spi::connect(|client| {
+    latest(|| Spi::connect(|client| {
         let name = client.select(NAME, Some(1), &[oid.into()]).expect("reading pg_class");
         let row = name.first();
         let schema: String = row.get(1).ok().flatten().unwrap_or_default();
@@ -62,13 +75,13 @@ pub fn table(oid: pg_sys::Oid) -> Table {
             columns.push(column);
         }
         Table { schema, name: relname, columns }
-    })
+    }))
 }
 
 /// A catalog for `source` with no registrations: its columns and key only.
 pub fn for_table(oid: pg_sys::Oid) -> Catalog {
     let table = table(oid);
-    let key = Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()])
+    let key = latest(|| Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()]))
         .ok()
         .flatten()
         .or_else(|| table.columns.first().map(|c| c.name.clone()))
