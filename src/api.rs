@@ -3,11 +3,12 @@
 //! A thin layer: it reads the catalog, calls the core, and turns core
 //! diagnostics into PostgreSQL errors with their SQLSTATE.
 
-use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 
-use crate::error::{Diagnostic, ErrorKind, Severity};
+use crate::error::{Diagnostic, ErrorKind, Problem, Severity};
 use crate::{ast, catalog, codegen, format, parser, typecheck};
 
 fn code(kind: ErrorKind) -> PgSqlErrorCode {
@@ -38,6 +39,37 @@ pub fn bad_argument(message: String) -> ! {
     unreachable!("ERROR does not return")
 }
 
+/// Compiles each MATCHES pattern with PostgreSQL's regex engine, so that a
+/// bad pattern is reported by `check()` instead of failing later at run time.
+fn regex_problems(expr: &ast::Expr) -> Vec<Problem> {
+    expr.regexes()
+        .into_iter()
+        .filter_map(|(pattern, span)| {
+            let pattern = pattern.to_string();
+            PgTryBuilder::new(move || {
+                // SAFETY: textregexeq takes two text datums and a collation.
+                unsafe {
+                    pg_sys::OidFunctionCall2Coll(
+                        pg_sys::Oid::from(pg_sys::F_TEXTREGEXEQ),
+                        pg_sys::DEFAULT_COLLATION_OID,
+                        "".into_datum().expect("text datum"),
+                        pattern.as_str().into_datum().expect("text datum"),
+                    );
+                }
+                None
+            })
+            .catch_when(PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION, move |e| {
+                let message = match e {
+                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
+                    CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                };
+                Some(Problem::error(ErrorKind::InvalidValue, span, message))
+            })
+            .execute()
+        })
+        .collect()
+}
+
 fn parse_or_raise(definition: &str) -> ast::Expr {
     parser::parse(definition).unwrap_or_else(|p| raise(&p.locate(definition)))
 }
@@ -48,7 +80,12 @@ pub fn compile(definition: &str, source: &PgRelation) -> String {
     let expr = parse_or_raise(definition);
     let cat = catalog::for_table(source.oid());
     match typecheck::check(&expr, &cat) {
-        Ok(checked) => codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key),
+        Ok(checked) => {
+            if let Some(p) = regex_problems(&expr).into_iter().next() {
+                raise(&p.locate(definition));
+            }
+            codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key)
+        }
         Err(problems) => raise(&problems[0].clone().locate(definition)),
     }
 }
@@ -91,7 +128,7 @@ fn check(
             Some(rel) => {
                 let cat = catalog::for_table(rel.oid());
                 match typecheck::check(&expr, &cat) {
-                    Ok(checked) => checked.warnings,
+                    Ok(checked) => regex_problems(&expr).into_iter().chain(checked.warnings).collect(),
                     Err(errors) => errors,
                 }
                 .into_iter()

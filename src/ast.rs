@@ -13,6 +13,21 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A number's text from a JSON string or a JSON number. The text is validated
+/// later, when the tree is formatted and parsed back.
+fn number_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::String(s) => s,
+        Text::Number(n) => n.to_string(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expr {
@@ -57,6 +72,30 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The `MATCHES` patterns in the tree, with their spans: the regex dialect
+    /// is PostgreSQL's, so only the server can validate them.
+    pub fn regexes(&self) -> Vec<(&str, Span)> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<(&'e str, Span)>) {
+            match e {
+                Expr::And { args, .. } | Expr::Or { args, .. } => args.iter().for_each(|a| walk(a, out)),
+                Expr::Not { arg, .. } => walk(arg, out),
+                Expr::Exists { filter, .. } => filter.iter().for_each(|f| walk(f, out)),
+                Expr::InSegment { .. } => {}
+                Expr::Condition { operand, test, .. } => {
+                    if let Operand::Aggregate { filter: Some(f), .. } = operand {
+                        walk(f, out);
+                    }
+                    if let Test::Text { text_op: TextOp::Matches, value: Value::String { value, span }, .. } = test {
+                        out.push((value, *span));
+                    }
+                }
+            }
+        }
+        let mut out = vec![];
+        walk(self, &mut out);
+        out
+    }
+
     pub fn span(&self) -> Span {
         match self {
             Expr::And { span, .. }
@@ -328,10 +367,12 @@ pub enum Value {
         span: Span,
         value: String,
     },
-    /// Exact decimal text (`"5000"`, `"-2.5"`), so no precision is lost.
+    /// Exact decimal text (`"5000"`, `"-2.5"`), so no precision is lost; a
+    /// JSON number is accepted on input too.
     Number {
         #[serde(default)]
         span: Span,
+        #[serde(deserialize_with = "number_text")]
         value: String,
     },
     Boolean {

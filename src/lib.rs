@@ -16,8 +16,6 @@ pub mod typecheck;
 mod api;
 mod catalog;
 
-use pgrx::prelude::*;
-
 ::pgrx::pg_module_magic!(name, version);
 #[cfg(test)]
 mod testing;
@@ -28,8 +26,8 @@ mod randomized;
 
 // The in-database tests live in pgrx-tests/ (one tier per directory);
 // `#[pg_schema]` needs an inline module, hence the include.
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[cfg(feature = "pg_test")]
+#[pgrx::pg_schema]
 mod tests {
     include!("../pgrx-tests/mod.rs");
 }

@@ -351,7 +351,22 @@ impl<'c> Checker<'c> {
                 ok
             }
             Test::Between { low, high, .. } => {
-                self.value_fits(ty, low, true, operand).and(self.value_fits(ty, high, true, operand))
+                self.value_fits(ty, low, true, operand).and(self.value_fits(ty, high, true, operand))?;
+                let reversed = match (low, high) {
+                    (Value::Number { value: a, .. }, Value::Number { value: b, .. }) => {
+                        a.parse::<f64>().ok().zip(b.parse::<f64>().ok()).is_some_and(|(a, b)| a > b)
+                    }
+                    (Value::Date { value: a, .. }, Value::Date { value: b, .. }) => a > b,
+                    (Value::String { value: a, .. }, Value::String { value: b, .. }) => a > b,
+                    _ => false,
+                };
+                if reversed {
+                    self.push(
+                        Problem::warning(low.span().to(high.span()), "BETWEEN bounds are reversed: nothing matches")
+                            .with_hint("write the lower bound first"),
+                    );
+                }
+                Some(())
             }
             Test::IsNull { .. } | Test::IsEmpty { .. } => Some(()),
             Test::Text { text_op, value, .. } => self.text_test(o, *text_op, value, operand),

@@ -37,6 +37,8 @@ SELECT segments.format('{"type":"and","args":[
                        "test":{"op":"in","values":[{"type":"string","value":"trial"},{"type":"number","value":"2"}]}}}]}');
 SELECT fails($$SELECT segments.format('{"type":"condition","operand":{"type":"field","path":[{"name":"x"}]},
   "test":{"op":"compare","cmp":"=","value":{"type":"number","value":"1; DROP TABLE contacts"}}}')$$);
+SELECT segments.format('{"type":"condition","operand":{"type":"field","path":[{"name":"score"}]},
+  "test":{"op":"between","low":{"type":"number","value":5000},"high":{"type":"number","value":-2.5}}}');
 SELECT fails($$SELECT segments.format('{"type":"and"}')$$);
 SELECT fails($$SELECT segments.format('[1, 2]')$$);
 
@@ -45,6 +47,7 @@ SELECT * FROM segments.check('country = ''DE'' AND score > 5', 'contacts');
 SELECT * FROM segments.check('country = ''DE'' AND', 'contacts');
 SELECT * FROM segments.check(E'contry = ''DE''\n  AND score CONTAINS ''x''\n  AND email = ''''', 'contacts');
 SELECT * FROM segments.check('ANY events', 'contacts');
+SELECT * FROM segments.check(E'email MATCHES ''^[a-z]+@''\n  OR email MATCHES ''(unclosed''', 'contacts');
 SELECT * FROM segments.check('no_such_column = 1');  -- without a source: syntax only
 
 -- explain: the compiled predicate, used as is in a WHERE clause
@@ -59,6 +62,7 @@ SELECT fails($$SELECT segments.explain('IN SEGMENT ''Nope''', 'contacts')$$);
 SELECT fails($$SELECT segments.explain('created_at > 2026-02-30', 'contacts')$$);
 SELECT fails($$SELECT segments.explain(repeat('(', 100) || 'is_vip' || repeat(')', 100), 'contacts')$$);
 SELECT fails($$SELECT segments.explain(repeat('(', 100000) || 'is_vip' || repeat(')', 100000), 'contacts')$$);
+SELECT fails($$SELECT segments.explain('email MATCHES ''a{2,1}''', 'contacts')$$);
 SELECT fails($$SELECT segments.explain('is_vip')$$);
 SELECT fails($$SELECT segments.explain('is_vip', 'no_such_table')$$);
 SELECT fails($$SELECT segments.parse('')$$);
