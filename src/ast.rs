@@ -96,6 +96,16 @@ impl Expr {
         out
     }
 
+    /// Points `IN SEGMENT` references to `old` (case-insensitive) at `new`.
+    pub fn rename_segment(&mut self, old: &str, new: &str) {
+        match self {
+            Expr::And { args, .. } | Expr::Or { args, .. } => args.iter_mut().for_each(|a| a.rename_segment(old, new)),
+            Expr::Not { arg, .. } => arg.rename_segment(old, new),
+            Expr::InSegment { segment, .. } if segment.to_lowercase() == old.to_lowercase() => *segment = new.to_string(),
+            Expr::InSegment { .. } | Expr::Condition { .. } | Expr::Exists { .. } => {}
+        }
+    }
+
     pub fn span(&self) -> Span {
         match self {
             Expr::And { span, .. }

@@ -2,7 +2,7 @@
 
 use pgrx::prelude::*;
 
-use crate::model::{Catalog, Column, Table, Ty};
+use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
 
 /// Facts about one column, read in one query per table.
 const COLUMNS: &str = "
@@ -78,13 +78,153 @@ pub fn table(oid: pg_sys::Oid) -> Table {
     }))
 }
 
+/// The single-column primary key of a table, if it has one.
+pub fn for_table_key(oid: pg_sys::Oid) -> Option<String> {
+    latest(|| Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()])).ok().flatten()
+}
+
 /// A catalog for `source` with no registrations: its columns and key only.
 pub fn for_table(oid: pg_sys::Oid) -> Catalog {
     let table = table(oid);
-    let key = latest(|| Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()]))
-        .ok()
-        .flatten()
-        .or_else(|| table.columns.first().map(|c| c.name.clone()))
-        .unwrap_or_default();
+    let key = for_table_key(oid).or_else(|| table.columns.first().map(|c| c.name.clone())).unwrap_or_default();
     Catalog::new(table, &key)
+}
+
+/// `"schema"."table"` of a relation, always qualified.
+pub fn qualified_name(oid: pg_sys::Oid) -> String {
+    let t = table(oid);
+    crate::codegen::qualified(&t.schema, &t.name)
+}
+
+/// A type's schema-qualified name, for DDL.
+pub fn type_name(oid: pg_sys::Oid) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, t.typname) FROM pg_catalog.pg_type t
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+          WHERE t.oid OPERATOR(pg_catalog.=) $1",
+        &[oid.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| "pg_catalog.text".into())
+}
+
+/// A registered source, as `segments.source` records it.
+pub struct Registered {
+    pub relid: pg_sys::Oid,
+    pub key: String,
+    /// The key's SQL type, schema-qualified (for casts of key parameters).
+    pub key_type: String,
+    pub membership_schema: String,
+    pub membership_table: String,
+}
+
+impl Registered {
+    /// `"segments"."contacts_membership"`.
+    pub fn membership(&self) -> String {
+        crate::codegen::qualified(&self.membership_schema, &self.membership_table)
+    }
+}
+
+const REGISTERED: &str = "
+SELECT s.key_column::text,
+       pg_catalog.format('%I.%I', tn.nspname, t.typname),
+       mn.nspname::text, m.relname::text
+  FROM segments.source s
+  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) s.key_type
+  JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
+  JOIN pg_catalog.pg_class m ON m.oid OPERATOR(pg_catalog.=) s.membership
+  JOIN pg_catalog.pg_namespace mn ON mn.oid OPERATOR(pg_catalog.=) m.relnamespace
+ WHERE s.relid OPERATOR(pg_catalog.=) $1";
+
+pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
+    latest(|| {
+        Spi::connect(|client| {
+            let rows = client.select(REGISTERED, Some(1), &[relid.into()]).expect("reading segments.source");
+            let row = rows.first();
+            let get = |i: usize| row.get::<String>(i).ok().flatten();
+            Some(Registered {
+                relid,
+                key: get(1)?,
+                key_type: get(2)?,
+                membership_schema: get(3)?,
+                membership_table: get(4)?,
+            })
+        })
+    })
+}
+
+/// The only registered source, if there is exactly one.
+pub fn only_source() -> Option<pg_sys::Oid> {
+    let sources = Spi::get_one::<Vec<pg_sys::Oid>>(
+        "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    match sources.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The full catalog of a registered source: its columns, registered
+/// relations and lookups, and the segments of the source the caller can see.
+pub fn for_source(reg: &Registered) -> Catalog {
+    let mut cat = Catalog::new(table(reg.relid), &reg.key);
+    let relations: Vec<(String, pg_sys::Oid, String)> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT name, relation::pg_catalog.oid, contact_column::text FROM segments.relation
+                  WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
+                None,
+                &[reg.relid.into()],
+            )
+            .expect("reading segments.relation")
+            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or(pg_sys::Oid::INVALID), r.get(3).ok().flatten().unwrap_or_default()))
+            .collect()
+    });
+    for (name, oid, contact_column) in relations {
+        cat.relations.push(Relation { name, table: table(oid), contact_column });
+    }
+    let lookups: Vec<(String, String, pg_sys::Oid, String)> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT name, via_column::text, target::pg_catalog.oid, target_key::text FROM segments.lookup
+                  WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
+                None,
+                &[reg.relid.into()],
+            )
+            .expect("reading segments.lookup")
+            .map(|r| {
+                (
+                    r.get(1).ok().flatten().unwrap_or_default(),
+                    r.get(2).ok().flatten().unwrap_or_default(),
+                    r.get(3).ok().flatten().unwrap_or(pg_sys::Oid::INVALID),
+                    r.get(4).ok().flatten().unwrap_or_default(),
+                )
+            })
+            .collect()
+    });
+    for (name, via_column, oid, target_key) in lookups {
+        cat.lookups.push(Lookup { name, via_column, target: table(oid), target_key });
+    }
+    cat.segments = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT id, name FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY id",
+                None,
+                &[reg.relid.into()],
+            )
+            .expect("reading segments.segment_def")
+            .map(|r| SegmentRef {
+                id: r.get(1).ok().flatten().unwrap_or_default(),
+                name: r.get(2).ok().flatten().unwrap_or_default(),
+                membership_schema: reg.membership_schema.clone(),
+                membership_table: reg.membership_table.clone(),
+                key_column: reg.key.clone(),
+            })
+            .collect()
+    });
+    cat
 }

@@ -15,6 +15,9 @@ pub mod typecheck;
 
 mod api;
 mod catalog;
+mod privilege;
+
+pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
 ::pgrx::pg_module_magic!(name, version);
 #[cfg(test)]

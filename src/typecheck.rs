@@ -457,3 +457,67 @@ fn is_uuid(s: &str) -> bool {
     let dashes_ok = s.len() == 32 || (s.len() == 36 && [8, 13, 18, 23].iter().all(|&i| s.as_bytes()[i] == b'-'));
     dashes_ok && hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
+
+impl Pred {
+    /// Ids of the segments referenced with `IN SEGMENT`.
+    pub fn segments(&self) -> Vec<i64> {
+        fn walk(p: &Pred, out: &mut Vec<i64>) {
+            match p {
+                Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, out)),
+                Pred::Not(x) => walk(x, out),
+                Pred::InSegment(s) => {
+                    if !out.contains(&s.id) {
+                        out.push(s.id)
+                    }
+                }
+                Pred::Test { .. } | Pred::Exists { .. } => {}
+            }
+        }
+        let mut out = vec![];
+        walk(self, &mut out);
+        out
+    }
+}
+
+impl Pred {
+    /// `(schema, table)` of every relation and lookup table the predicate
+    /// reads, so the caller's right to read them can be checked.
+    pub fn tables(&self) -> Vec<(String, String)> {
+        fn add(t: &crate::model::Table, out: &mut Vec<(String, String)>) {
+            let k = (t.schema.clone(), t.name.clone());
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        fn operand(o: &Typed, out: &mut Vec<(String, String)>) {
+            match &o.kind {
+                OperandKind::Column(_) => {}
+                OperandKind::LookupColumn { lookup, .. } => add(&lookup.target, out),
+                OperandKind::JsonPath { base, .. } => operand(base, out),
+                OperandKind::Aggregate { relation, filter, .. } => {
+                    add(&relation.table, out);
+                    if let Some(f) = filter {
+                        walk(f, out);
+                    }
+                }
+            }
+        }
+        fn walk(p: &Pred, out: &mut Vec<(String, String)>) {
+            match p {
+                Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, out)),
+                Pred::Not(x) => walk(x, out),
+                Pred::Test { operand: o, .. } => operand(o, out),
+                Pred::Exists { relation, filter, .. } => {
+                    add(&relation.table, out);
+                    if let Some(f) = filter {
+                        walk(f, out);
+                    }
+                }
+                Pred::InSegment(_) => {}
+            }
+        }
+        let mut out = vec![];
+        walk(self, &mut out);
+        out
+    }
+}

@@ -1,43 +1,15 @@
-//! The SQL functions of the language tools (SPEC §2, "Language tools").
-//!
-//! A thin layer: it reads the catalog, calls the core, and turns core
-//! diagnostics into PostgreSQL errors with their SQLSTATE.
+//! The language tools (SPEC §2): parse, format, check, explain.
 
-use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 
+use super::{bad_argument, raise};
 use crate::error::{Diagnostic, ErrorKind, Problem, Severity};
+use crate::model::Catalog;
+use crate::typecheck::Checked;
 use crate::{ast, catalog, codegen, format, parser, typecheck};
-
-fn code(kind: ErrorKind) -> PgSqlErrorCode {
-    match kind {
-        ErrorKind::Syntax => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
-        ErrorKind::UnknownColumn => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-        ErrorKind::UnknownObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-        ErrorKind::TypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
-        ErrorKind::InvalidValue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        ErrorKind::Limit => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
-        ErrorKind::Cycle => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
-    }
-}
-
-/// Raises the diagnostic as an ERROR; the message names line and column.
-pub fn raise(d: &Diagnostic) -> ! {
-    let mut report = ErrorReport::new(code(d.kind), d.to_string(), "pg_segments")
-        .set_detail(format!("segment definition, line {} column {}", d.line, d.col));
-    if let Some(h) = &d.hint {
-        report = report.set_hint(h.clone());
-    }
-    report.report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
-}
-
-pub fn bad_argument(message: String) -> ! {
-    ErrorReport::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, "pg_segments").report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
-}
 
 /// Compiles each MATCHES pattern with PostgreSQL's regex engine, so that a
 /// bad pattern is reported by `check()` instead of failing later at run time.
@@ -74,20 +46,43 @@ fn parse_or_raise(definition: &str) -> ast::Expr {
     parser::parse(definition).unwrap_or_else(|p| raise(&p.locate(definition)))
 }
 
-/// Compiles `definition` against `source` into a WHERE predicate on the
-/// source table (referenced by its bare name), raising the first error.
-pub fn compile(definition: &str, source: &PgRelation) -> String {
+/// Parses and checks `definition` against `cat`, raising the first problem
+/// (regexes included): what every command that stores a definition needs.
+pub fn compile_checked(definition: &str, cat: &Catalog) -> (ast::Expr, Checked) {
     let expr = parse_or_raise(definition);
-    let cat = catalog::for_table(source.oid());
-    match typecheck::check(&expr, &cat) {
+    match typecheck::check(&expr, cat) {
         Ok(checked) => {
             if let Some(p) = regex_problems(&expr).into_iter().next() {
                 raise(&p.locate(definition));
             }
-            codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key)
+            (expr, checked)
         }
         Err(problems) => raise(&problems[0].clone().locate(definition)),
     }
+}
+
+/// The catalog `check`/`explain` use: the registered source with its
+/// relations, lookups and segments, or any table with just its columns.
+fn catalog_of(source: &PgRelation) -> Catalog {
+    match catalog::registered(source.oid()) {
+        Some(reg) => catalog::for_source(&reg),
+        None => catalog::for_table(source.oid()),
+    }
+}
+
+/// The only registered source, opened and locked like a regclass argument.
+fn only_source() -> Option<PgRelation> {
+    // SAFETY: the oid comes from segments.source, whose rows name existing
+    // tables (registration records them; unregistering removes them).
+    catalog::only_source().map(|oid| unsafe { PgRelation::with_lock(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) })
+}
+
+/// The canonical text of a tree given as JSON, validated by parsing it back.
+pub fn text_of_tree(tree: JsonB) -> String {
+    let expr: ast::Expr = serde_json::from_value(tree.0)
+        .unwrap_or_else(|e| bad_argument(format!("not a segment syntax tree: {e}")));
+    let text = format::format(&expr);
+    format::format(&parse_or_raise(&text))
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -101,10 +96,7 @@ fn parse(definition: &str) -> JsonB {
 /// something else.
 #[pg_extern(immutable, parallel_safe, name = "format")]
 fn format_tree(tree: JsonB) -> String {
-    let expr: ast::Expr = serde_json::from_value(tree.0)
-        .unwrap_or_else(|e| bad_argument(format!("not a segment syntax tree: {e}")));
-    let text = format::format(&expr);
-    format::format(&parse_or_raise(&text))
+    text_of_tree(tree)
 }
 
 #[pg_extern(stable, name = "check")]
@@ -123,10 +115,10 @@ fn check(
 > {
     let diagnostics: Vec<Diagnostic> = match parser::parse(definition) {
         Err(p) => vec![p.locate(definition)],
-        Ok(expr) => match source {
+        Ok(expr) => match source.or_else(only_source) {
             None => vec![],
             Some(rel) => {
-                let cat = catalog::for_table(rel.oid());
+                let cat = catalog_of(&rel);
                 match typecheck::check(&expr, &cat) {
                     Ok(checked) => regex_problems(&expr).into_iter().chain(checked.warnings).collect(),
                     Err(errors) => errors,
@@ -148,8 +140,12 @@ fn check(
 
 #[pg_extern(stable, name = "explain")]
 fn explain(definition: &str, source: default!(Option<PgRelation>, "NULL")) -> String {
-    match source {
-        Some(rel) => compile(definition, &rel),
-        None => bad_argument("explain() needs a source table: segments.explain(definition, 'contacts')".into()),
-    }
+    let rel = source.or_else(only_source).unwrap_or_else(|| {
+        bad_argument(
+            "explain() needs a source table unless exactly one source is registered: segments.explain(definition, 'contacts')".into(),
+        )
+    });
+    let cat = catalog_of(&rel);
+    let (_, checked) = compile_checked(definition, &cat);
+    codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key)
 }

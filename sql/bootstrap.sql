@@ -1,0 +1,178 @@
+-- The catalog of pg_segments: registrations, segments, dependencies and
+-- member-count deltas. Runs before the generated function definitions.
+--
+-- Privileges: these tables belong to the extension owner. Other roles read
+-- them through row-level security (personal segments stay private) and never
+-- write them directly: the API functions check the caller's rights and then
+-- act as the extension owner (see src/privilege.rs).
+
+CREATE TABLE segments.source (
+    relid         regclass    PRIMARY KEY,
+    key_column    name        NOT NULL,
+    key_type      regtype     NOT NULL,
+    membership    regclass    NOT NULL UNIQUE,
+    registered_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE segments.relation (
+    source         regclass NOT NULL REFERENCES segments.source (relid) ON DELETE CASCADE,
+    name           text     NOT NULL,
+    relation       regclass NOT NULL,
+    contact_column name     NOT NULL,
+    PRIMARY KEY (source, name)
+);
+
+CREATE TABLE segments.lookup (
+    source     regclass NOT NULL REFERENCES segments.source (relid) ON DELETE CASCADE,
+    name       text     NOT NULL,
+    via_column name     NOT NULL,
+    target     regclass NOT NULL,
+    target_key name     NOT NULL,
+    PRIMARY KEY (source, name)
+);
+
+CREATE TABLE segments.segment_def (
+    id            bigserial   PRIMARY KEY,
+    name          text        NOT NULL CHECK (name OPERATOR(pg_catalog.<>) '' AND pg_catalog.length(name) OPERATOR(pg_catalog.<=) 200),
+    kind          text        NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'static'])),
+    source        regclass    NOT NULL REFERENCES segments.source (relid),
+    definition    text,
+    description   text,
+    owner         regrole     NOT NULL,
+    shared        boolean     NOT NULL DEFAULT true,
+    track_changes boolean     NOT NULL DEFAULT false,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    refreshed_at  timestamptz,
+    CHECK (kind OPERATOR(pg_catalog.=) 'static' OR definition IS NOT NULL)
+);
+CREATE UNIQUE INDEX segment_def_name ON segments.segment_def (pg_catalog.lower(name));
+CREATE INDEX segment_def_source ON segments.segment_def (source);
+
+-- "view uses": segment_id's filter says IN SEGMENT depends_on.
+CREATE TABLE segments.dependency (
+    segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+    depends_on bigint NOT NULL REFERENCES segments.segment_def (id),
+    PRIMARY KEY (segment_id, depends_on)
+);
+CREATE INDEX dependency_depends_on ON segments.dependency (depends_on);
+
+-- Member counts as append-only deltas: writers never update a shared counter
+-- row, so writers on different contacts never wait for each other. Deltas are
+-- folded with SKIP LOCKED, which never waits either.
+CREATE TABLE segments.count_delta (
+    segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+    delta      bigint NOT NULL
+);
+CREATE INDEX count_delta_segment ON segments.count_delta (segment_id);
+
+SELECT pg_catalog.pg_extension_config_dump('segments.source', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.relation', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.lookup', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.segment_def', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.segment_def_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.dependency', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.count_delta', '');
+
+-- Admins: superusers and members of segments_admin, if that role exists.
+CREATE FUNCTION segments.is_admin() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r.rolsuper OR EXISTS (
+        SELECT FROM pg_catalog.pg_roles a
+         WHERE a.rolname OPERATOR(pg_catalog.=) 'segments_admin'
+           AND pg_catalog.pg_has_role(a.oid, 'MEMBER'))
+      FROM pg_catalog.pg_roles r
+     WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+$$;
+
+-- Whether the current role may see a segment: shared, its own, or admin.
+CREATE FUNCTION segments.can_see(shared boolean, owner regrole) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT shared OR pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin()
+$$;
+
+CREATE FUNCTION segments.can_see_segment(segment_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM segments.segment_def d
+                    WHERE d.id OPERATOR(pg_catalog.=) segment_id AND segments.can_see(d.shared, d.owner))
+$$;
+
+ALTER TABLE segments.segment_def ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON segments.segment_def FOR SELECT USING (segments.can_see(shared, owner));
+ALTER TABLE segments.dependency ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON segments.dependency FOR SELECT
+    USING (segments.can_see_segment(segment_id) AND segments.can_see_segment(depends_on));
+ALTER TABLE segments.count_delta ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON segments.count_delta FOR SELECT USING (segments.can_see_segment(segment_id));
+
+GRANT USAGE ON SCHEMA segments TO PUBLIC;
+GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.segment_def,
+                segments.dependency, segments.count_delta TO PUBLIC;
+
+-- Keeps count_delta in step with every write to a membership table, whatever
+-- its path (API, contact deletion, cascade). Deltas for a segment being
+-- dropped are skipped: its catalog row is already gone.
+CREATE FUNCTION segments.count_members() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        INSERT INTO segments.count_delta (segment_id, delta)
+        SELECT n.segment_id, pg_catalog.count(*) FROM new_rows n
+         WHERE EXISTS (SELECT FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) n.segment_id)
+         GROUP BY n.segment_id;
+    ELSE
+        INSERT INTO segments.count_delta (segment_id, delta)
+        SELECT o.segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM old_rows o
+         WHERE EXISTS (SELECT FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) o.segment_id)
+         GROUP BY o.segment_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Folds a segment's deltas into one row. SKIP LOCKED: rows another
+-- transaction is folding are left for later, so this never waits.
+CREATE FUNCTION segments.fold_count(segment bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH locked AS (
+        SELECT x.ctid FROM segments.count_delta x
+         WHERE x.segment_id OPERATOR(pg_catalog.=) segment
+           FOR UPDATE SKIP LOCKED),
+    taken AS (
+        DELETE FROM segments.count_delta c
+         WHERE c.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM locked))
+           AND (SELECT pg_catalog.count(*) FROM locked) OPERATOR(pg_catalog.>) 1
+        RETURNING c.delta)
+    INSERT INTO segments.count_delta (segment_id, delta)
+    SELECT segment, pg_catalog.sum(delta) FROM taken HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
+$$;
+
+-- Contacts that leave the source leave every segment; a changed key takes
+-- its memberships along. Installed on each source by register_source with
+-- the membership table and key column as arguments.
+CREATE FUNCTION segments.forget_contacts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    membership text := TG_ARGV[0];
+    key_column text := TG_ARGV[1];
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        EXECUTE pg_catalog.format('DELETE FROM %s', membership);
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        EXECUTE pg_catalog.format(
+            'DELETE FROM %s AS m USING old_rows AS o WHERE m.%I OPERATOR(pg_catalog.=) o.%I',
+            membership, key_column, key_column);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION segments.move_contact() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE pg_catalog.format(
+        'UPDATE %s AS m SET %I = ($1).%I WHERE m.%I OPERATOR(pg_catalog.=) ($2).%I',
+        TG_ARGV[0], TG_ARGV[1], TG_ARGV[1], TG_ARGV[1], TG_ARGV[1])
+    USING NEW, OLD;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.count_members(),
+                       segments.fold_count(bigint) FROM PUBLIC;

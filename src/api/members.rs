@@ -1,0 +1,234 @@
+//! Static membership (add/remove/assign) and reading (is_member, segments_of,
+//! member_count). The polymorphic SQL signatures of SPEC §2 are thin SQL
+//! wrappers (below) that pass keys as text; here they are cast back to the
+//! source key's type, so lookups use the membership indexes.
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use super::registration::require_registered;
+use super::segment::{count, find, find_modifiable, Segment};
+use super::{bad_argument, fail};
+use crate::catalog::{self, Registered};
+use crate::codegen::ident;
+use crate::privilege::as_owner;
+
+fn require_static(seg: &Segment) {
+    if seg.kind != "static" {
+        fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("segment \"{}\" is active: its members follow its filter", seg.name),
+        );
+    }
+}
+
+/// Adds the keys that exist in the source; returns how many were added.
+fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
+    let key = ident(&reg.key);
+    as_owner(|| {
+        let added = Spi::get_one_with_args::<i64>(
+            &format!(
+                "WITH added AS (
+                     INSERT INTO {membership} (segment_id, {key})
+                     SELECT $1, s.{key} FROM {source} s
+                      WHERE s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[])
+                     ON CONFLICT DO NOTHING RETURNING 1)
+                 SELECT pg_catalog.count(*) FROM added",
+                membership = reg.membership(),
+                source = catalog::qualified_name(reg.relid),
+                typ = reg.key_type,
+            ),
+            &[seg.id.into(), keys.to_vec().into()],
+        )
+        .expect("adding members")
+        .unwrap_or(0);
+        Spi::run_with_args("SELECT segments.fold_count($1)", &[seg.id.into()]).expect("folding the count");
+        added
+    })
+}
+
+fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
+    let key = ident(&reg.key);
+    as_owner(|| {
+        let removed = Spi::get_one_with_args::<i64>(
+            &format!(
+                "WITH gone AS (
+                     DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
+                        AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[]) RETURNING 1)
+                 SELECT pg_catalog.count(*) FROM gone",
+                membership = reg.membership(),
+                typ = reg.key_type,
+            ),
+            &[seg.id.into(), keys.to_vec().into()],
+        )
+        .expect("removing members")
+        .unwrap_or(0);
+        Spi::run_with_args("SELECT segments.fold_count($1)", &[seg.id.into()]).expect("folding the count");
+        removed
+    })
+}
+
+#[pg_extern(volatile, name = "_add_members")]
+fn add_members(name: &str, keys: Vec<Option<String>>) -> i64 {
+    let seg = find_modifiable(name);
+    require_static(&seg);
+    let reg = require_registered(seg.source);
+    add(&seg, &reg, &keys.into_iter().flatten().collect::<Vec<_>>())
+}
+
+#[pg_extern(volatile, name = "_remove_members")]
+fn remove_members(name: &str, keys: Vec<Option<String>>) -> i64 {
+    let seg = find_modifiable(name);
+    require_static(&seg);
+    let reg = require_registered(seg.source);
+    remove(&seg, &reg, &keys.into_iter().flatten().collect::<Vec<_>>())
+}
+
+/// CSV-import semantics: every named segment must exist, be visible, static
+/// and modifiable, and the contact must exist — or nothing changes. With
+/// `replace`, the contact also leaves every other static segment of the
+/// source that the caller may change.
+#[pg_extern(volatile, name = "_assign")]
+fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
+    let segs: Vec<Segment> = segment_names.iter().flatten().map(|n| find_modifiable(n)).collect();
+    for s in &segs {
+        require_static(s);
+    }
+    let source = match segs.first() {
+        Some(s) => s.source,
+        None if replace => bad_argument("assign(…, replace => true) needs at least one segment to know the source".into()),
+        None => return,
+    };
+    if let Some(other) = segs.iter().find(|s| s.source != source) {
+        bad_argument(format!("segment \"{}\" belongs to another source", other.name));
+    }
+    let reg = require_registered(source);
+    let exists = Spi::get_one_with_args::<bool>(
+        &format!(
+            "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{})",
+            catalog::qualified_name(reg.relid),
+            ident(&reg.key),
+            reg.key_type
+        ),
+        &[key.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !exists {
+        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}", catalog::qualified_name(reg.relid)));
+    }
+    let keys = vec![key.to_string()];
+    if replace {
+        let keep: Vec<i64> = segs.iter().map(|s| s.id).collect();
+        let others: Vec<String> = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT name FROM segments.segment_def
+                      WHERE source OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'static'
+                        AND NOT (id OPERATOR(pg_catalog.=) ANY ($2))
+                        AND (pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin())",
+                    None,
+                    &[source.into(), keep.into()],
+                )
+                .expect("reading segments")
+                .filter_map(|r| r.get::<String>(1).ok().flatten())
+                .collect()
+        });
+        for name in others {
+            remove(&find(&name), &reg, &keys);
+        }
+    }
+    for s in &segs {
+        add(s, &reg, &keys);
+    }
+}
+
+#[pg_extern(stable, name = "_is_member")]
+fn is_member(name: &str, key: &str) -> bool {
+    let seg = find(name);
+    let reg = require_registered(seg.source);
+    Spi::get_one_with_args::<bool>(
+        &format!(
+            "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
+            reg.membership(),
+            ident(&reg.key),
+            reg.key_type
+        ),
+        &[seg.id.into(), key.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// The source a key belongs to when none is named: the only registered
+/// source, or the only one whose key has the key's type.
+fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
+    let candidates = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source
+          WHERE key_type OPERATOR(pg_catalog.=) $1 OR (SELECT pg_catalog.count(*) FROM segments.source) OPERATOR(pg_catalog.=) 1",
+        &[key_type.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    match candidates.as_slice() {
+        [one] => *one,
+        [] => bad_argument("no registered source has a key of this type".into()),
+        _ => bad_argument("several sources have keys of this type: name the source".into()),
+    }
+}
+
+#[pg_extern(stable, name = "_segments_of")]
+fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
+    let rel = source.unwrap_or_else(|| source_for(key_type));
+    let reg = require_registered(rel);
+    let names: Vec<String> = Spi::connect(|client| {
+        client
+            .select(
+                &format!(
+                    "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
+                      WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
+                    reg.membership(),
+                    ident(&reg.key),
+                    reg.key_type
+                ),
+                None,
+                &[key.into()],
+            )
+            .expect("reading memberships")
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect()
+    });
+    SetOfIterator::new(names)
+}
+
+#[pg_extern(stable)]
+fn member_count(name: &str) -> i64 {
+    count(find(name).id)
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION segments.add_members(name text, keys anyarray) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT segments._add_members(name, keys::pg_catalog.text[]) $$;
+CREATE FUNCTION segments.remove_members(name text, keys anyarray) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT segments._remove_members(name, keys::pg_catalog.text[]) $$;
+CREATE FUNCTION segments.assign(key anyelement, segments text[], replace boolean DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE AS $$ SELECT segments._assign(key::pg_catalog.text, segments, replace) $$;
+CREATE FUNCTION segments.is_member(name text, key anyelement) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT segments._is_member(name, key::pg_catalog.text) $$;
+CREATE FUNCTION segments.segments_of(key anyelement, source regclass DEFAULT NULL) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$ SELECT segments._segments_of(key::pg_catalog.text, pg_catalog.pg_typeof(key)::pg_catalog.oid, source::pg_catalog.oid) $$;
+CREATE VIEW segments.segment WITH (security_invoker = true) AS
+SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
+       d.created_at, d.updated_at, d.refreshed_at,
+       (SELECT COALESCE(pg_catalog.sum(c.delta), 0)::bigint FROM segments.count_delta c
+         WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count
+  FROM segments.segment_def d;
+GRANT SELECT ON segments.segment TO PUBLIC;
+"#,
+    name = "polymorphic_wrappers",
+    finalize
+);

@@ -1,0 +1,372 @@
+//! register_source / register_relation / register_lookup / unregister_source.
+
+use pgrx::prelude::*;
+use pgrx::{PgRelation, PgSqlErrorCode};
+
+use super::{bad_argument, fail, fail_hint};
+use crate::catalog::{self, Registered};
+use crate::codegen::{ident, literal, qualified};
+use crate::privilege::{as_owner, regclass_text, require_select, require_table_owner};
+
+/// Key types a source may have (SPEC §1).
+const KEY_TYPES: &[&str] = &["int8", "int4", "uuid", "text"];
+
+/// The column's type name in pg_catalog and whether it exists.
+fn column_type(rel: pg_sys::Oid, column: &str) -> Option<(pg_sys::Oid, String)> {
+    Spi::connect(|client| {
+        let rows = client
+            .select(
+                "SELECT a.atttypid, t.typname::text FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2
+                    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
+                Some(1),
+                &[rel.into(), column.into()],
+            )
+            .ok()?;
+        let row = rows.first();
+        Some((row.get::<pg_sys::Oid>(1).ok()??, row.get::<String>(2).ok()??))
+    })
+}
+
+fn require_column(rel: pg_sys::Oid, column: &str) -> (pg_sys::Oid, String) {
+    column_type(rel, column).unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            format!("column \"{column}\" of relation {} does not exist", regclass_text(rel)),
+        )
+    })
+}
+
+/// The single-column primary key of `rel`, if any.
+fn primary_key(rel: pg_sys::Oid) -> Option<String> {
+    catalog::for_table_key(rel)
+}
+
+/// Whether a unique, non-partial index covers exactly `column`.
+fn is_unique(rel: pg_sys::Oid, column: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+                          ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+                        WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indnatts OPERATOR(pg_catalog.=) 1
+                          AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname OPERATOR(pg_catalog.=) $2)",
+        &[rel.into(), column.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+fn require_table(rel: pg_sys::Oid) {
+    let kind = Spi::get_one_with_args::<String>(
+        "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    if kind != "r" && kind != "p" {
+        fail(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", regclass_text(rel)));
+    }
+}
+
+pub fn require_registered(rel: pg_sys::Oid) -> Registered {
+    catalog::registered(rel).unwrap_or_else(|| {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("{} is not a registered source", regclass_text(rel)),
+            "register it with segments.register_source()",
+        )
+    })
+}
+
+/// A membership table name not taken yet: `<table>_membership`, else with the schema.
+fn membership_name(rel: pg_sys::Oid) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT CASE WHEN pg_catalog.to_regclass(pg_catalog.format('segments.%I', left(c.relname, 52) || '_membership')) IS NULL
+                     THEN left(c.relname, 52) || '_membership'
+                     ELSE left(n.nspname || '_' || c.relname, 40) || '_' || c.oid::text || '_membership' END
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+    .expect("the source exists")
+}
+
+/// Recreates `segments.members`, the union of every membership table. It is
+/// not an extension member, so pg_dump keeps the version that lists the
+/// registered sources.
+pub fn rebuild_members_view() {
+    let sources: Vec<(String, String)> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), s.key_column::text
+                   FROM segments.source s
+                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.membership
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                  ORDER BY s.registered_at, c.relname",
+                None,
+                &[],
+            )
+            .expect("reading segments.source")
+            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
+            .collect()
+    });
+    let exists = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('segments.members') IS NOT NULL")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if exists {
+        Spi::run("DROP VIEW segments.members").expect("dropping segments.members");
+    }
+    if sources.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = sources
+        .iter()
+        .map(|(membership, key)| {
+            format!(
+                "SELECT m.segment_id, d.name AS segment_name, d.source, (m.{k})::pg_catalog.text AS key, m.entered_at
+                   FROM {membership} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id",
+                k = ident(key)
+            )
+        })
+        .collect();
+    Spi::run(&format!(
+        "CREATE VIEW segments.members WITH (security_invoker = true) AS {}",
+        parts.join(" UNION ALL ")
+    ))
+    .expect("creating segments.members");
+    Spi::run("GRANT SELECT ON segments.members TO PUBLIC").expect("granting segments.members");
+}
+
+#[pg_extern(volatile)]
+fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL")) {
+    let rel = source.oid();
+    require_table(rel);
+    require_table_owner(rel, "register it as a source");
+    if catalog::registered(rel).is_some() {
+        fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("{} is already a registered source", regclass_text(rel)));
+    }
+    let key = match key_column {
+        Some(k) => k.to_string(),
+        None => primary_key(rel).unwrap_or_else(|| {
+            fail_hint(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("{} has no single-column primary key", regclass_text(rel)),
+                "name the key column: segments.register_source('contacts', 'id')",
+            )
+        }),
+    };
+    let (key_type, key_typname) = require_column(rel, &key);
+    if !KEY_TYPES.contains(&key_typname.as_str()) {
+        bad_argument(format!("key column \"{key}\" is of type {key_typname}; a source key must be bigint, integer, uuid or text"));
+    }
+    if !is_unique(rel, &key) {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("key column \"{key}\" of {} is not unique", regclass_text(rel)),
+            "a source key needs a primary key or unique index on that column alone",
+        );
+    }
+    let table = membership_name(rel);
+    let membership = qualified("segments", &table);
+    let source_sql = catalog::qualified_name(rel);
+    let k = ident(&key);
+    let args = format!("{}, {}", literal(&membership), literal(&key));
+    as_owner(|| {
+        Spi::run(&format!(
+            "CREATE TABLE {membership} (
+                segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+                {k} {typ} NOT NULL,
+                entered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+                PRIMARY KEY (segment_id, {k}));
+             CREATE INDEX ON {membership} ({k});
+             ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY visible ON {membership} FOR SELECT USING (segments.can_see_segment(segment_id));
+             GRANT SELECT ON {membership} TO PUBLIC;
+             CREATE TRIGGER count_inserted AFTER INSERT ON {membership} REFERENCING NEW TABLE AS new_rows
+                 FOR EACH STATEMENT EXECUTE FUNCTION segments.count_members();
+             CREATE TRIGGER count_deleted AFTER DELETE ON {membership} REFERENCING OLD TABLE AS old_rows
+                 FOR EACH STATEMENT EXECUTE FUNCTION segments.count_members();
+             CREATE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
+                 FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
+             CREATE TRIGGER segments_forget_truncated AFTER TRUNCATE ON {source_sql}
+                 FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
+             CREATE TRIGGER segments_move_key AFTER UPDATE OF {k} ON {source_sql}
+                 FOR EACH ROW WHEN (OLD.{k} IS DISTINCT FROM NEW.{k})
+                 EXECUTE FUNCTION segments.move_contact({args});",
+            typ = catalog::type_name(key_type),
+        ))
+        .expect("creating the membership table");
+        Spi::run_with_args(
+            &format!(
+                "INSERT INTO segments.source (relid, key_column, key_type, membership)
+                 VALUES ($1, $2, $3, {}::pg_catalog.regclass)",
+                literal(&membership)
+            ),
+            &[rel.into(), key.as_str().into(), key_type.into()],
+        )
+        .expect("recording the source");
+        rebuild_members_view();
+    });
+}
+
+#[pg_extern(volatile)]
+fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
+    let rel = source.oid();
+    let reg = require_registered(rel);
+    require_table_owner(rel, "unregister it");
+    let segments = as_owner(|| {
+        Spi::get_one_with_args::<i64>(
+            "SELECT pg_catalog.count(*) FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
+            &[rel.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+    });
+    if segments > 0 && !cascade {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+            format!("{} still has {segments} segment(s)", regclass_text(rel)),
+            "drop them first, or call segments.unregister_source(source, cascade => true)",
+        );
+    }
+    let source_sql = catalog::qualified_name(rel);
+    as_owner(|| {
+        Spi::run_with_args(
+            "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
+                 SELECT id FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1)",
+            &[rel.into()],
+        )
+        .expect("removing dependencies");
+        Spi::run_with_args("DELETE FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1", &[rel.into()])
+            .expect("dropping the segments");
+        Spi::run_with_args("DELETE FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1", &[rel.into()])
+            .expect("forgetting the source");
+        rebuild_members_view();
+        Spi::run(&format!(
+            "DROP TRIGGER segments_forget_deleted ON {source_sql};
+             DROP TRIGGER segments_forget_truncated ON {source_sql};
+             DROP TRIGGER segments_move_key ON {source_sql};
+             DROP TABLE {};",
+            reg.membership()
+        ))
+        .expect("removing the membership table");
+    });
+}
+
+/// Whether values of the two types can be compared with pg_catalog's `=`.
+fn comparable(a: pg_sys::Oid, b: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT $1 OPERATOR(pg_catalog.=) $2 OR EXISTS (
+             SELECT FROM pg_catalog.pg_operator o
+              WHERE o.oprname OPERATOR(pg_catalog.=) '=' AND o.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+                AND o.oprleft OPERATOR(pg_catalog.=) $1 AND o.oprright OPERATOR(pg_catalog.=) $2)",
+        &[a.into(), b.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+fn require_name(name: &str) {
+    if name.is_empty() || name.len() > 63 {
+        bad_argument(format!("\"{name}\" is not a valid name: 1 to 63 bytes"));
+    }
+}
+
+#[pg_extern(volatile)]
+fn register_relation(name: &str, source: PgRelation, relation: PgRelation, contact_column: &str) {
+    require_name(name);
+    let src = source.oid();
+    let reg = require_registered(src);
+    require_table_owner(src, "register relations on it");
+    require_select(relation.oid());
+    let (col_type, _) = require_column(relation.oid(), contact_column);
+    let (key_type, _) = require_column(src, &reg.key);
+    if !comparable(col_type, key_type) {
+        fail(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "column \"{contact_column}\" of {} has type {}, which cannot be compared with the key \"{}\" ({})",
+                regclass_text(relation.oid()),
+                catalog::type_name(col_type),
+                reg.key,
+                catalog::type_name(key_type)
+            ),
+        );
+    }
+    as_owner(|| {
+        let taken = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)",
+            &[src.into(), name.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if taken {
+            fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("relation \"{name}\" is already registered for {}", regclass_text(src)));
+        }
+        Spi::run_with_args(
+            "INSERT INTO segments.relation (source, name, relation, contact_column) VALUES ($1, $2, $3, $4)",
+            &[src.into(), name.into(), relation.oid().into(), contact_column.into()],
+        )
+        .expect("recording the relation");
+    });
+}
+
+#[pg_extern(volatile)]
+fn register_lookup(
+    name: &str,
+    source: PgRelation,
+    via_column: &str,
+    target: PgRelation,
+    target_key: default!(Option<&str>, "NULL"),
+) {
+    require_name(name);
+    let src = source.oid();
+    require_registered(src);
+    require_table_owner(src, "register lookups on it");
+    require_select(target.oid());
+    let (via_type, _) = require_column(src, via_column);
+    let key = match target_key {
+        Some(k) => k.to_string(),
+        None => primary_key(target.oid()).unwrap_or_else(|| {
+            bad_argument(format!("{} has no single-column primary key; name target_key", regclass_text(target.oid())))
+        }),
+    };
+    let (key_type, _) = require_column(target.oid(), &key);
+    if !is_unique(target.oid(), &key) {
+        bad_argument(format!(
+            "column \"{key}\" of {} is not unique: a lookup must find at most one row",
+            regclass_text(target.oid())
+        ));
+    }
+    if !comparable(via_type, key_type) {
+        fail(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("column \"{via_column}\" cannot be compared with \"{key}\" of {}", regclass_text(target.oid())),
+        );
+    }
+    as_owner(|| {
+        let taken = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)",
+            &[src.into(), name.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if taken {
+            fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("lookup \"{name}\" is already registered for {}", regclass_text(src)));
+        }
+        Spi::run_with_args(
+            "INSERT INTO segments.lookup (source, name, via_column, target, target_key) VALUES ($1, $2, $3, $4, $5)",
+            &[src.into(), name.into(), via_column.into(), target.oid().into(), key.as_str().into()],
+        )
+        .expect("recording the lookup");
+    });
+}

@@ -1,0 +1,475 @@
+//! The segment catalog: create, redefine, rename, drop, refresh, freeze,
+//! dependents. Memberships of static segments are in `members`.
+
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+
+use super::language::text_of_tree;
+use super::registration::require_registered;
+use super::{bad_argument, compile_checked, fail, fail_hint};
+use crate::catalog::{self, Registered};
+use crate::codegen::{self, ident};
+use crate::privilege::{as_owner, is_admin, require_select};
+use crate::{format, parser};
+
+/// A segment the caller can see.
+pub struct Segment {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub source: pg_sys::Oid,
+    pub definition: Option<String>,
+    pub shared: bool,
+    pub can_modify: bool,
+}
+
+const FIND: &str = "
+SELECT id, name, kind, source::pg_catalog.oid, definition, shared,
+       pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin()
+  FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)";
+
+/// Looks a segment up by name as the caller: a personal segment of someone
+/// else is "not found", exactly like one that does not exist.
+pub fn find(name: &str) -> Segment {
+    let found = Spi::connect(|client| {
+        let rows = client.select(FIND, Some(1), &[name.into()]).ok()?;
+        let r = rows.first();
+        Some(Segment {
+            id: r.get(1).ok()??,
+            name: r.get(2).ok()??,
+            kind: r.get(3).ok()??,
+            source: r.get(4).ok()??,
+            definition: r.get(5).ok()?,
+            shared: r.get(6).ok()??,
+            can_modify: r.get(7).ok()??,
+        })
+    });
+    found.unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")))
+}
+
+/// Looks a segment up and requires the right to change it.
+pub fn find_modifiable(name: &str) -> Segment {
+    let s = find(name);
+    if !s.can_modify {
+        fail(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must be the owner of segment \"{}\" or a segments_admin to change it", s.name),
+        );
+    }
+    s
+}
+
+fn name_taken(name: &str, except: Option<i64>) -> bool {
+    as_owner(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)
+                              AND id IS DISTINCT FROM $2)",
+            &[name.into(), except.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    })
+}
+
+fn require_free_name(name: &str, except: Option<i64>) {
+    if name.is_empty() || name.chars().count() > 200 {
+        bad_argument("a segment name has 1 to 200 characters".into());
+    }
+    if name_taken(name, except) {
+        fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("segment \"{name}\" already exists"));
+    }
+}
+
+/// A compiled definition: its canonical text, WHERE predicate over the source
+/// row `"s"`, and the segments it references.
+struct Compiled {
+    text: String,
+    predicate: String,
+    references: Vec<i64>,
+}
+
+/// Compiles a new definition as the caller, who must be able to read every
+/// table it touches; a shared segment may only reference shared segments.
+fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
+    let cat = catalog::for_source(reg);
+    let (expr, checked) = compile_checked(definition, &cat);
+    for (schema, table) in checked.pred.tables() {
+        require_select(table_oid(&schema, &table));
+    }
+    let references = checked.pred.segments();
+    if shared {
+        for id in &references {
+            let personal = Spi::get_one_with_args::<String>(
+                "SELECT name FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1 AND NOT shared",
+                &[(*id).into()],
+            )
+            .ok()
+            .flatten();
+            if let Some(name) = personal {
+                fail_hint(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("a shared segment cannot reference personal segment \"{name}\""),
+                    "create this segment with shared => false, or share the referenced one",
+                );
+            }
+        }
+    }
+    Compiled {
+        text: format::format(&expr),
+        predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
+        references,
+    }
+}
+
+fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))::pg_catalog.oid",
+        &[schema.into(), name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(pg_sys::Oid::INVALID)
+}
+
+/// Brings a segment's membership to exactly what its predicate selects,
+/// keeping `entered_at` of the contacts that stay. Runs as the owner.
+fn fill(id: i64, predicate: &str, reg: &Registered) {
+    let key = ident(&reg.key);
+    let membership = reg.membership();
+    Spi::run_with_args(
+        &format!(
+            "WITH want AS MATERIALIZED (SELECT s.{key} FROM {source} AS \"s\" WHERE {predicate}),
+                  gone AS (DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
+                             AND NOT EXISTS (SELECT FROM want w WHERE w.{key} OPERATOR(pg_catalog.=) m.{key}))
+             INSERT INTO {membership} (segment_id, {key}) SELECT $1, w.{key} FROM want w ON CONFLICT DO NOTHING",
+            source = catalog::qualified_name(reg.relid),
+        ),
+        &[id.into()],
+    )
+    .expect("filling the segment");
+    Spi::run_with_args(
+        "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1;
+         SELECT segments.fold_count($1)",
+        &[id.into()],
+    )
+    .expect("recording the refresh");
+}
+
+/// Recompiles a stored definition (as the owner, who sees every referenced
+/// segment) and refills the segment.
+fn refill(id: i64, definition: &str, reg: &Registered) {
+    let cat = catalog::for_source(reg);
+    let (_, checked) = compile_checked(definition, &cat);
+    fill(id, &codegen::predicate(&checked.pred, "\"s\"", &reg.key), reg);
+}
+
+/// Active segments that reference `id`, directly or not, dependencies first.
+fn active_dependents(id: i64) -> Vec<(i64, String)> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "WITH RECURSIVE dep(id, depth) AS (
+                     SELECT segment_id, 1 FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) $1
+                     UNION ALL
+                     SELECT d.segment_id, dep.depth OPERATOR(pg_catalog.+) 1
+                       FROM segments.dependency d JOIN dep ON d.depends_on OPERATOR(pg_catalog.=) dep.id
+                      WHERE dep.depth OPERATOR(pg_catalog.<) 1000)
+                 SELECT s.id, s.definition FROM (SELECT id, max(depth) AS depth FROM dep GROUP BY id) x
+                   JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) x.id
+                  WHERE s.kind OPERATOR(pg_catalog.=) 'active'
+                  ORDER BY x.depth, s.id",
+                None,
+                &[id.into()],
+            )
+            .expect("reading dependencies")
+            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
+            .collect()
+    })
+}
+
+/// After a segment's membership changed, refills the active segments that
+/// depend on it, in dependency order.
+fn propagate(id: i64, reg: &Registered) {
+    for (dependent, definition) in active_dependents(id) {
+        refill(dependent, &definition, reg);
+    }
+}
+
+fn set_dependencies(id: i64, references: &[i64]) {
+    Spi::run_with_args("DELETE FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()])
+        .expect("clearing dependencies");
+    Spi::run_with_args(
+        "INSERT INTO segments.dependency (segment_id, depends_on) SELECT $1, pg_catalog.unnest($2)",
+        &[id.into(), references.to_vec().into()],
+    )
+    .expect("recording dependencies");
+}
+
+fn resolve_source(source: Option<PgRelation>) -> pg_sys::Oid {
+    match source {
+        Some(rel) => rel.oid(),
+        None => catalog::only_source().unwrap_or_else(|| {
+            bad_argument("name the source: more or fewer than one source is registered".into())
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create(
+    name: &str,
+    definition: Option<String>,
+    kind: &str,
+    source: Option<PgRelation>,
+    description: Option<&str>,
+    shared: bool,
+    track_changes: bool,
+) -> i64 {
+    if kind != "active" && kind != "static" {
+        bad_argument(format!("kind must be 'active' or 'static', not '{kind}'"));
+    }
+    let rel = resolve_source(source);
+    let reg = require_registered(rel);
+    require_select(rel);
+    require_free_name(name, None);
+    let compiled = match definition.as_deref() {
+        Some(d) => Some(compile_new(d, &reg, shared)),
+        None if kind == "static" => None,
+        None => bad_argument("an active segment needs a definition".into()),
+    };
+    let owner = unsafe { pg_sys::GetUserId() };
+    as_owner(|| {
+        let id = Spi::get_one_with_args::<i64>(
+            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes)
+             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8) RETURNING id",
+            &[
+                name.into(),
+                kind.into(),
+                rel.into(),
+                compiled.as_ref().map(|c| c.text.clone()).into(),
+                description.into(),
+                owner.into(),
+                shared.into(),
+                track_changes.into(),
+            ],
+        )
+        .expect("recording the segment")
+        .expect("INSERT … RETURNING gives the id");
+        if let Some(c) = &compiled {
+            set_dependencies(id, &c.references);
+            fill(id, &c.predicate, &reg);
+        }
+        id
+    })
+}
+
+#[pg_extern(volatile, name = "create_segment")]
+fn create_segment(
+    name: &str,
+    definition: Option<&str>,
+    kind: default!(&str, "'active'"),
+    source: default!(Option<PgRelation>, "NULL"),
+    description: default!(Option<&str>, "NULL"),
+    shared: default!(bool, true),
+    track_changes: default!(bool, false),
+) -> i64 {
+    create(name, definition.map(str::to_string), kind, source, description, shared, track_changes)
+}
+
+#[pg_extern(volatile, name = "create_segment")]
+fn create_segment_from_tree(
+    name: &str,
+    definition: Option<JsonB>,
+    kind: default!(&str, "'active'"),
+    source: default!(Option<PgRelation>, "NULL"),
+    description: default!(Option<&str>, "NULL"),
+    shared: default!(bool, true),
+    track_changes: default!(bool, false),
+) -> i64 {
+    create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes)
+}
+
+#[pg_extern(volatile)]
+fn redefine_segment(name: &str, definition: &str) {
+    let seg = find_modifiable(name);
+    let reg = require_registered(seg.source);
+    let compiled = compile_new(definition, &reg, seg.shared);
+    as_owner(|| {
+        let cycle = Spi::get_one_with_args::<bool>(
+            "WITH RECURSIVE reach(id) AS (
+                 SELECT pg_catalog.unnest($1::bigint[])
+                 UNION
+                 SELECT d.depends_on FROM segments.dependency d JOIN reach r ON d.segment_id OPERATOR(pg_catalog.=) r.id)
+             SELECT EXISTS (SELECT FROM reach WHERE id OPERATOR(pg_catalog.=) $2)",
+            &[compiled.references.clone().into(), seg.id.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if cycle {
+            fail(
+                PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
+                format!("segment \"{}\" would depend on itself through IN SEGMENT", seg.name),
+            );
+        }
+        Spi::run_with_args(
+            "UPDATE segments.segment_def SET definition = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+            &[seg.id.into(), compiled.text.as_str().into()],
+        )
+        .expect("storing the definition");
+        set_dependencies(seg.id, &compiled.references);
+        fill(seg.id, &compiled.predicate, &reg);
+        propagate(seg.id, &reg);
+    });
+}
+
+#[pg_extern(volatile)]
+fn rename_segment(name: &str, new_name: &str) {
+    let seg = find_modifiable(name);
+    require_free_name(new_name, Some(seg.id));
+    as_owner(|| {
+        Spi::run_with_args(
+            "UPDATE segments.segment_def SET name = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+            &[seg.id.into(), new_name.into()],
+        )
+        .expect("renaming");
+        // Definitions name the segments they reference: rewrite them.
+        let dependents: Vec<(i64, String)> = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT s.id, s.definition FROM segments.dependency d
+                       JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) d.segment_id
+                      WHERE d.depends_on OPERATOR(pg_catalog.=) $1",
+                    None,
+                    &[seg.id.into()],
+                )
+                .expect("reading dependents")
+                .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
+                .collect()
+        });
+        for (id, definition) in dependents {
+            let mut expr = parser::parse(&definition).unwrap_or_else(|p| raise_stored(id, p.message));
+            expr.rename_segment(&seg.name, new_name);
+            Spi::run_with_args(
+                "UPDATE segments.segment_def SET definition = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+                &[id.into(), format::format(&expr).into()],
+            )
+            .expect("rewriting a dependent definition");
+        }
+    });
+}
+
+fn raise_stored(id: i64, message: String) -> ! {
+    fail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("stored definition of segment {id} does not parse: {message}"))
+}
+
+#[pg_extern(volatile)]
+fn drop_segment(name: &str, cascade: default!(bool, false)) {
+    let seg = find_modifiable(name);
+    let doomed: Vec<(i64, String, bool)> = as_owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "WITH RECURSIVE dep(id) AS (
+                         SELECT $1::bigint
+                         UNION
+                         SELECT d.segment_id FROM segments.dependency d JOIN dep ON d.depends_on OPERATOR(pg_catalog.=) dep.id)
+                     SELECT s.id, s.name, pg_catalog.pg_has_role($2::pg_catalog.oid, s.owner, 'MEMBER')
+                       FROM dep JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) dep.id",
+                    None,
+                    &[seg.id.into(), unsafe { pg_sys::GetUserId() }.into()],
+                )
+                .expect("reading dependents")
+                .map(|r| {
+                    (
+                        r.get(1).ok().flatten().unwrap_or_default(),
+                        r.get(2).ok().flatten().unwrap_or_default(),
+                        r.get(3).ok().flatten().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+    });
+    let others: Vec<&str> = doomed.iter().filter(|d| d.0 != seg.id).map(|d| d.1.as_str()).collect();
+    if !others.is_empty() && !cascade {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+            format!("segment \"{}\" is referenced by {} other segment(s)", seg.name, others.len()),
+            "see segments.dependents(name); drop them first or use cascade => true",
+        );
+    }
+    let admin = is_admin();
+    if let Some(d) = doomed.iter().find(|d| !d.2 && !admin) {
+        fail(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("cascade would drop segment #{} owned by another role", d.0),
+        );
+    }
+    let ids: Vec<i64> = doomed.iter().map(|d| d.0).collect();
+    as_owner(|| {
+        Spi::run_with_args(
+            "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
+             DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+            &[ids.into()],
+        )
+        .expect("dropping the segment");
+    });
+}
+
+/// Member count of a segment the caller can see.
+pub fn count(id: i64) -> i64 {
+    Spi::get_one_with_args::<i64>(
+        "SELECT COALESCE(pg_catalog.sum(delta), 0)::bigint FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
+#[pg_extern(volatile)]
+fn refresh_segment(name: &str) -> i64 {
+    let seg = find_modifiable(name);
+    let reg = require_registered(seg.source);
+    if let Some(definition) = &seg.definition {
+        as_owner(|| {
+            refill(seg.id, definition, &reg);
+            propagate(seg.id, &reg);
+        });
+    }
+    count(seg.id)
+}
+
+#[pg_extern(volatile)]
+fn freeze_segment(name: &str) {
+    let seg = find_modifiable(name);
+    if seg.kind == "static" {
+        bad_argument(format!("segment \"{}\" is already static", seg.name));
+    }
+    as_owner(|| {
+        Spi::run_with_args(
+            "UPDATE segments.segment_def SET kind = 'static', updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+            &[seg.id.into()],
+        )
+        .expect("freezing");
+    });
+}
+
+#[pg_extern(stable)]
+fn dependents(name: &str) -> SetOfIterator<'static, String> {
+    let seg = find(name);
+    let names: Vec<String> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT s.name FROM segments.dependency d
+                   JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) d.segment_id
+                  WHERE d.depends_on OPERATOR(pg_catalog.=) $1 ORDER BY s.name",
+                None,
+                &[seg.id.into()],
+            )
+            .expect("reading dependents")
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect()
+    });
+    SetOfIterator::new(names)
+}
