@@ -1,0 +1,189 @@
+-- Registration, the segment catalog, static segments and the reading API.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_segments CASCADE;
+CREATE EXTENSION pg_segments;
+CREATE SCHEMA crm;
+SET search_path = crm, public;
+\pset null '(null)'
+
+CREATE FUNCTION fails(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE statement;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+CREATE TABLE companies (id bigint PRIMARY KEY, name text, country text);
+INSERT INTO companies VALUES (1, 'ACME', 'DE'), (2, 'Globex', 'BR'), (3, 'Initech', 'AT');
+CREATE TABLE contacts (
+  id bigint PRIMARY KEY, email text, country text, score int, company_id bigint, created_at timestamptz DEFAULT now());
+INSERT INTO contacts (id, email, country, score, company_id)
+SELECT i, 'c' || i || '@example.com', (ARRAY['DE', 'BR', 'AT', NULL])[1 + i % 4], i, 1 + i % 3
+  FROM generate_series(1, 40) AS i;
+CREATE TABLE events (id serial PRIMARY KEY, contact_id bigint, name text, at timestamptz DEFAULT now());
+INSERT INTO events (contact_id, name) SELECT 1 + i % 10, 'email_opened' FROM generate_series(1, 35) AS i;
+CREATE TABLE deals (id serial PRIMARY KEY, contact_id bigint, stage text, amount numeric);
+INSERT INTO deals (contact_id, stage, amount) VALUES (1, 'won', 6000), (2, 'won', 100), (3, 'lost', 9000);
+CREATE TABLE leads (id uuid PRIMARY KEY, source text);
+INSERT INTO leads VALUES ('11111111-1111-1111-1111-111111111111', 'ads'), ('22222222-2222-2222-2222-222222222222', 'web');
+CREATE TABLE no_key (email text);
+CREATE TABLE float_key (id numeric PRIMARY KEY);
+CREATE TABLE dup_key (id bigint, other bigint PRIMARY KEY);
+CREATE VIEW contacts_view AS SELECT * FROM contacts;
+
+-- Registration
+SELECT segments.register_source('contacts');
+SELECT segments.register_source('leads');
+SELECT relid, key_column, key_type, membership FROM segments.source ORDER BY relid::text;
+\d segments.contacts_membership
+SELECT fails($$SELECT segments.register_source('contacts')$$);
+SELECT fails($$SELECT segments.register_source('no_key')$$);
+SELECT fails($$SELECT segments.register_source('no_key', 'nope')$$);
+SELECT fails($$SELECT segments.register_source('float_key')$$);
+SELECT fails($$SELECT segments.register_source('dup_key', 'id')$$);
+SELECT fails($$SELECT segments.register_source('contacts_view', 'id')$$);
+SELECT fails($$SELECT segments.register_source('missing_table')$$);
+
+SELECT segments.register_relation('events', 'contacts', 'events', 'contact_id');
+SELECT segments.register_relation('deals', 'contacts', 'deals', 'contact_id');
+SELECT segments.register_lookup('company', 'contacts', 'company_id', 'companies');
+SELECT fails($$SELECT segments.register_relation('events', 'contacts', 'events', 'contact_id')$$);
+SELECT fails($$SELECT segments.register_relation('x', 'contacts', 'events', 'nope')$$);
+SELECT fails($$SELECT segments.register_relation('x', 'contacts', 'events', 'name')$$);
+SELECT fails($$SELECT segments.register_relation('x', 'companies', 'events', 'contact_id')$$);
+SELECT fails($$SELECT segments.register_lookup('x', 'contacts', 'company_id', 'companies', 'country')$$);
+SELECT fails($$SELECT segments.register_lookup('x', 'contacts', 'nope', 'companies')$$);
+
+-- Creating segments: text and JSON forms, active and static
+SELECT segments.create_segment('Germans', $$country = 'DE'$$, source => 'contacts') AS id;
+SELECT segments.create_segment('Openers', 'COUNT events >= 4', source => 'contacts',
+                               description => 'opened at least 4 emails') AS id;
+SELECT segments.create_segment('DACH openers', $$IN SEGMENT 'Openers' AND company.country IN ('DE','AT','CH')$$,
+                               source => 'contacts') AS id;
+SELECT segments.create_segment('Big deals',
+  '{"type":"exists","relation":{"name":"deals"},"filter":{"type":"condition",
+    "operand":{"type":"field","path":[{"name":"amount"}]},
+    "test":{"op":"compare","cmp":">","value":{"type":"number","value":5000}}}}'::jsonb,
+  source => 'contacts') AS id;
+SELECT segments.create_segment('VIP list', NULL, 'static', 'contacts') AS id;
+SELECT segments.create_segment('High scorers (snapshot)', 'score > 35', 'static', 'contacts') AS id;
+SELECT segments.create_segment('Ad leads', $$source = 'ads'$$, source => 'leads') AS id;
+SELECT name, kind, source, definition, description, shared, track_changes, member_count,
+       refreshed_at IS NOT NULL AS refreshed
+  FROM segments.segment ORDER BY id;
+
+-- Member counts equal the membership, without scanning it
+SELECT s.name, s.member_count, (SELECT count(*) FROM segments.members m WHERE m.segment_id = s.id) AS actual
+  FROM segments.segment s ORDER BY s.id;
+
+SELECT fails($$SELECT segments.create_segment('germans', 'score > 1', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'score > 1')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'score > 1', 'dynamic', 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', NULL, 'active', 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'scor > 1', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'ANY evnts', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'IN SEGMENT ''Nobody''', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'IN SEGMENT ''Ad leads''', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'score >', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('', 'score > 1', source => 'contacts')$$);
+SELECT fails($$SELECT segments.create_segment('X', 'score > 1', source => 'no_key')$$);
+SELECT count(*) AS segments_after_failures FROM segments.segment;
+
+-- Static membership
+SELECT segments.add_members('VIP list', ARRAY[1, 2, 3, 999]::bigint[]) AS added;
+SELECT segments.add_members('VIP list', ARRAY[3, 4]) AS added;
+SELECT segments.remove_members('VIP list', ARRAY[2, 998]::bigint[]) AS removed;
+SELECT fails($$SELECT segments.add_members('Germans', ARRAY[1])$$);
+SELECT fails($$SELECT segments.add_members('VIP list', ARRAY['x'])$$);
+SELECT fails($$SELECT segments.add_members('Nobody', ARRAY[1])$$);
+SELECT segments.create_segment('Newsletter', NULL, 'static', 'contacts') AS id;
+SELECT segments.assign(5::bigint, ARRAY['Newsletter', 'VIP list']);
+SELECT * FROM segments.segments_of(5::bigint);
+-- an unknown segment name fails the whole import row and changes nothing
+SELECT fails($$SELECT segments.assign(6::bigint, ARRAY['Newsletter', 'Nope'])$$);
+SELECT fails($$SELECT segments.assign(6::bigint, ARRAY['Newsletter', 'Germans'])$$);
+SELECT fails($$SELECT segments.assign(999::bigint, ARRAY['Newsletter'])$$);
+SELECT * FROM segments.segments_of(6::bigint);
+-- replace: the contact leaves every other static segment
+SELECT segments.assign(5::bigint, ARRAY['Newsletter'], replace => true);
+SELECT * FROM segments.segments_of(5::bigint);
+
+-- Reading
+SELECT segments.is_member('Germans', 4::bigint) AS four, segments.is_member('germans', 5::bigint) AS five;
+SELECT segments.member_count('Germans'), segments.member_count('VIP list');
+SELECT * FROM segments.segments_of(1::bigint);
+SELECT * FROM segments.segments_of('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT segment_name, key FROM segments.members WHERE segment_name = 'VIP list' ORDER BY key;
+SELECT c.id, c.email FROM contacts c JOIN segments.contacts_membership m ON m.id = c.id
+ WHERE m.segment_id = (SELECT id FROM segments.segment WHERE name = 'DACH openers') ORDER BY c.id;
+SELECT * FROM segments.dependents('Openers');
+SELECT fails($$SELECT segments.member_count('Nobody')$$);
+SELECT fails($$SELECT segments.is_member('Germans', 'abc'::text)$$);
+
+-- check/explain see registered relations, lookups and segments
+SELECT * FROM segments.check($$IN SEGMENT 'Germans' AND ANY deals (stage = 'won')$$, 'contacts');
+SELECT * FROM segments.check('ANY dealz', 'contacts');
+
+-- Redefining recomputes the segment and the active segments that use it
+SELECT segments.redefine_segment('Openers', 'COUNT events >= 3');
+SELECT name, member_count FROM segments.segment WHERE name IN ('Openers', 'DACH openers') ORDER BY name;
+SELECT fails($$SELECT segments.redefine_segment('Openers', 'IN SEGMENT ''DACH openers''')$$);
+SELECT fails($$SELECT segments.redefine_segment('Openers', 'IN SEGMENT ''Openers''')$$);
+SELECT fails($$SELECT segments.redefine_segment('Openers', 'bogus')$$);
+SELECT definition FROM segments.segment WHERE name = 'Openers';
+
+-- Renaming rewrites the definitions that reference the segment
+SELECT segments.rename_segment('Openers', 'Engaged');
+SELECT name, definition FROM segments.segment WHERE name IN ('Engaged', 'DACH openers') ORDER BY name;
+SELECT fails($$SELECT segments.rename_segment('Engaged', 'GERMANS')$$);
+SELECT segments.rename_segment('Engaged', 'engaged');
+
+-- Static snapshots change only when asked
+UPDATE contacts SET score = 100 WHERE id = 1;
+SELECT segments.member_count('High scorers (snapshot)') AS before_refresh;
+SELECT segments.refresh_segment('High scorers (snapshot)') AS after_refresh;
+-- refresh repairs an active segment
+DELETE FROM segments.contacts_membership WHERE segment_id = (SELECT id FROM segments.segment WHERE name = 'Germans');
+SELECT segments.refresh_segment('Germans') AS repaired;
+
+-- Freezing keeps the members and stops following the filter
+SELECT segments.freeze_segment('Big deals');
+SELECT kind, member_count FROM segments.segment WHERE name = 'Big deals';
+SELECT fails($$SELECT segments.freeze_segment('Big deals')$$);
+
+-- Contacts that go leave every segment; a changed key takes its memberships along
+SELECT * FROM segments.segments_of(3::bigint);
+DELETE FROM contacts WHERE id = 3;
+SELECT count(*) AS memberships_of_3 FROM segments.contacts_membership WHERE id = 3;
+UPDATE contacts SET id = 1000 WHERE id = 4;
+SELECT * FROM segments.segments_of(1000::bigint);
+SELECT s.name, s.member_count, (SELECT count(*) FROM segments.members m WHERE m.segment_id = s.id) AS actual
+  FROM segments.segment s ORDER BY s.id;
+
+-- Dropping never touches contacts; referenced segments need cascade
+SELECT count(*) AS contacts_before FROM contacts;
+SELECT fails($$SELECT segments.drop_segment('engaged')$$);
+SELECT segments.drop_segment('engaged', cascade => true);
+SELECT segments.drop_segment('VIP list');
+SELECT name FROM segments.segment ORDER BY id;
+SELECT count(*) AS contacts_after FROM contacts;
+SELECT count(*) AS orphan_memberships FROM segments.contacts_membership m
+ WHERE NOT EXISTS (SELECT FROM segments.segment s WHERE s.id = m.segment_id);
+SELECT fails($$SELECT segments.drop_segment('Nobody')$$);
+
+-- TRUNCATE empties every segment of the source
+TRUNCATE events;
+TRUNCATE contacts;
+SELECT name, member_count FROM segments.segment ORDER BY id;
+
+-- Unregistering refuses while segments exist
+SELECT fails($$SELECT segments.unregister_source('contacts')$$);
+SELECT segments.unregister_source('contacts', cascade => true);
+SELECT relid FROM segments.source;
+SELECT name FROM segments.segment;
+SELECT to_regclass('segments.contacts_membership') AS membership_table;
+SELECT fails($$SELECT segments.unregister_source('contacts')$$);
+-- the one remaining source need not be named
+SELECT segments.create_segment('Web leads', $$source = 'web'$$) AS id;
+SELECT segments.explain($$source = 'web'$$);
