@@ -9,7 +9,7 @@ RESULTS   := /tmp/pg_segments_results
 
 export SEG_PORT := $(PORT)
 
-.PHONY: all deps install unit pgrx-test regress isolation test demo demo-stop clean
+.PHONY: all deps install unit pgrx-test regress isolation dump test demo demo-stop clean
 
 all: install
 
@@ -48,8 +48,14 @@ isolation: install
 	  || { cat $(RESULTS)/isolation/regression.diffs; bash scripts/cluster.sh stop; exit 1; }
 	@bash scripts/cluster.sh stop
 
-test: unit pgrx-test regress isolation
-	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation)"
+# pg_dump / pg_restore keep registrations, segments and memberships.
+dump: install
+	@bash scripts/cluster.sh start
+	@bash tests/dump/run.sh $(RESULTS)/dump || { bash scripts/cluster.sh stop; exit 1; }
+	@bash scripts/cluster.sh stop
+
+test: unit pgrx-test regress isolation dump
+	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore)"
 
 demo: install
 	@bash scripts/cluster.sh start

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# pg_dump / pg_restore keep registrations, segments and memberships, and the
+# restored database keeps working. Runs against the cluster of scripts/cluster.sh.
+set -euo pipefail
+cd "$(dirname "$0")"
+PORT=${SEG_PORT:-54329}
+OUT=${1:-/tmp/pg_segments_results/dump}
+PSQL="psql -X -q -v ON_ERROR_STOP=1 -h /tmp -p $PORT -U postgres"
+mkdir -p "$OUT"
+$PSQL -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS dump_src' -c 'DROP DATABASE IF EXISTS dump_dst' \
+      -c 'CREATE DATABASE dump_src' -c 'CREATE DATABASE dump_dst' postgres
+$PSQL -f setup.sql dump_src >/dev/null
+$PSQL -f state.sql dump_src > "$OUT/before.txt"
+pg_dump -h /tmp -p "$PORT" -U postgres -Fc -f "$OUT/dump.pgc" dump_src
+pg_restore -h /tmp -p "$PORT" -U postgres --exit-on-error -d dump_dst "$OUT/dump.pgc"
+$PSQL -f state.sql dump_dst > "$OUT/after_restore.txt"
+if ! diff -u "$OUT/before.txt" "$OUT/after_restore.txt"; then
+  echo "dump/restore changed the pg_segments state"; exit 1
+fi
+$PSQL -f after.sql dump_src > "$OUT/src_after.txt"
+$PSQL -f after.sql dump_dst > "$OUT/dst_after.txt"
+if ! diff -u "$OUT/src_after.txt" "$OUT/dst_after.txt"; then
+  echo "the restored database behaves differently"; exit 1
+fi
+grep -q 'new_id' "$OUT/dst_after.txt" || { echo "no segment created after restore"; exit 1; }
+$PSQL -c 'DROP DATABASE dump_src' -c 'DROP DATABASE dump_dst' postgres
+echo "dump/restore: 1 passed, 0 failed"
