@@ -100,6 +100,7 @@ fn format_tree(tree: JsonB) -> String {
 }
 
 #[pg_extern(stable, name = "check")]
+#[search_path(pg_catalog, pg_temp)]
 fn check(
     definition: &str,
     source: default!(Option<PgRelation>, "NULL"),
@@ -139,6 +140,7 @@ fn check(
 }
 
 #[pg_extern(stable, name = "explain")]
+#[search_path(pg_catalog, pg_temp)]
 fn explain(definition: &str, source: default!(Option<PgRelation>, "NULL")) -> String {
     let rel = source.or_else(only_source).unwrap_or_else(|| {
         bad_argument(

@@ -69,6 +69,7 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
 }
 
 #[pg_extern(volatile, name = "_add_members")]
+#[search_path(pg_catalog, pg_temp)]
 fn add_members(name: &str, keys: Vec<Option<String>>) -> i64 {
     let seg = find_modifiable(name);
     require_static(&seg);
@@ -77,6 +78,7 @@ fn add_members(name: &str, keys: Vec<Option<String>>) -> i64 {
 }
 
 #[pg_extern(volatile, name = "_remove_members")]
+#[search_path(pg_catalog, pg_temp)]
 fn remove_members(name: &str, keys: Vec<Option<String>>) -> i64 {
     let seg = find_modifiable(name);
     require_static(&seg);
@@ -89,6 +91,7 @@ fn remove_members(name: &str, keys: Vec<Option<String>>) -> i64 {
 /// `replace`, the contact also leaves every other static segment of the
 /// source that the caller may change.
 #[pg_extern(volatile, name = "_assign")]
+#[search_path(pg_catalog, pg_temp)]
 fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
     let segs: Vec<Segment> = segment_names.iter().flatten().map(|n| find_modifiable(n)).collect();
     for s in &segs {
@@ -145,6 +148,7 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
 }
 
 #[pg_extern(stable, name = "_is_member")]
+#[search_path(pg_catalog, pg_temp)]
 fn is_member(name: &str, key: &str) -> bool {
     let seg = find(name);
     let reg = require_registered(seg.source);
@@ -181,6 +185,7 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 #[pg_extern(stable, name = "_segments_of")]
+#[search_path(pg_catalog, pg_temp)]
 fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
     let rel = source.unwrap_or_else(|| source_for(key_type));
     let reg = require_registered(rel);
@@ -205,6 +210,7 @@ fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) ->
 }
 
 #[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
 fn member_count(name: &str) -> i64 {
     count(find(name).id)
 }

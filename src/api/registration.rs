@@ -143,6 +143,7 @@ pub fn rebuild_members_view() {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL")) {
     let rel = source.oid();
     require_table(rel);
@@ -215,6 +216,7 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     let rel = source.oid();
     let reg = require_registered(rel);
@@ -280,6 +282,7 @@ fn require_name(name: &str) {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn register_relation(name: &str, source: PgRelation, relation: PgRelation, contact_column: &str) {
     require_name(name);
     let src = source.oid();
@@ -320,6 +323,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn register_lookup(
     name: &str,
     source: PgRelation,

@@ -264,6 +264,7 @@ fn create(
 }
 
 #[pg_extern(volatile, name = "create_segment")]
+#[search_path(pg_catalog, pg_temp)]
 fn create_segment(
     name: &str,
     definition: Option<&str>,
@@ -277,6 +278,7 @@ fn create_segment(
 }
 
 #[pg_extern(volatile, name = "create_segment")]
+#[search_path(pg_catalog, pg_temp)]
 fn create_segment_from_tree(
     name: &str,
     definition: Option<JsonB>,
@@ -290,6 +292,7 @@ fn create_segment_from_tree(
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn redefine_segment(name: &str, definition: &str) {
     let seg = find_modifiable(name);
     let reg = require_registered(seg.source);
@@ -324,6 +327,7 @@ fn redefine_segment(name: &str, definition: &str) {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn rename_segment(name: &str, new_name: &str) {
     let seg = find_modifiable(name);
     require_free_name(new_name, Some(seg.id));
@@ -364,6 +368,7 @@ fn raise_stored(id: i64, message: String) -> ! {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn drop_segment(name: &str, cascade: default!(bool, false)) {
     let seg = find_modifiable(name);
     let doomed: Vec<(i64, String, bool)> = as_owner(|| {
@@ -428,6 +433,7 @@ pub fn count(id: i64) -> i64 {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn refresh_segment(name: &str) -> i64 {
     let seg = find_modifiable(name);
     let reg = require_registered(seg.source);
@@ -441,6 +447,7 @@ fn refresh_segment(name: &str) -> i64 {
 }
 
 #[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
 fn freeze_segment(name: &str) {
     let seg = find_modifiable(name);
     if seg.kind == "static" {
@@ -456,6 +463,7 @@ fn freeze_segment(name: &str) {
 }
 
 #[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
 fn dependents(name: &str) -> SetOfIterator<'static, String> {
     let seg = find(name);
     let names: Vec<String> = Spi::connect(|client| {
