@@ -176,3 +176,34 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.count_members(),
                        segments.fold_count(bigint) FROM PUBLIC;
+
+-- Which tables each segment's filter reads (the source, relations, lookup
+-- targets): a write to one of them recomputes only these segments.
+CREATE TABLE segments.segment_read (
+    segment_id bigint   NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+    relid      regclass NOT NULL,
+    PRIMARY KEY (segment_id, relid)
+);
+CREATE INDEX segment_read_relid ON segments.segment_read (relid);
+SELECT pg_catalog.pg_extension_config_dump('segments.segment_read', '');
+ALTER TABLE segments.segment_read ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON segments.segment_read FOR SELECT USING (segments.can_see_segment(segment_id));
+GRANT SELECT ON segments.segment_read TO PUBLIC;
+
+-- Enter/leave events of segments created with track_changes.
+CREATE TABLE segments.changes (
+    id         bigserial   PRIMARY KEY,
+    segment_id bigint      NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+    key        text        NOT NULL,
+    change     text        NOT NULL CHECK (change OPERATOR(pg_catalog.=) ANY (ARRAY['enter', 'leave'])),
+    at         timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX changes_segment ON segments.changes (segment_id, id);
+SELECT pg_catalog.pg_extension_config_dump('segments.changes', '');
+SELECT pg_catalog.pg_extension_config_dump('segments.changes_id_seq', '');
+ALTER TABLE segments.changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON segments.changes FOR SELECT USING (segments.can_see_segment(segment_id));
+GRANT SELECT ON segments.changes TO PUBLIC;
+
+-- Time-relative segments: when refresh_due() last brought each up to date.
+ALTER TABLE segments.segment_def ADD COLUMN swept_at timestamptz;

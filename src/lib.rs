@@ -15,6 +15,7 @@ pub mod typecheck;
 
 mod api;
 mod catalog;
+mod maintain;
 mod privilege;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

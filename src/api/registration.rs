@@ -6,6 +6,7 @@ use pgrx::{PgRelation, PgSqlErrorCode};
 use super::{bad_argument, fail, fail_hint};
 use crate::catalog::{self, Registered};
 use crate::codegen::{ident, literal, qualified};
+use crate::maintain;
 use crate::privilege::{as_owner, regclass_text, require_select, require_table_owner};
 
 /// Key types a source may have (SPEC §1).
@@ -212,6 +213,7 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
         )
         .expect("recording the source");
         rebuild_members_view();
+        maintain::install_triggers(rel);
     });
 }
 
@@ -238,6 +240,16 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         );
     }
     let source_sql = catalog::qualified_name(rel);
+    let tables: Vec<pg_sys::Oid> = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT pg_catalog.array_agg(t) FROM (
+             SELECT relation::pg_catalog.oid AS t FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
+             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1
+             UNION SELECT $1) x",
+        &[rel.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
     as_owner(|| {
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
@@ -258,6 +270,9 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
             reg.membership()
         ))
         .expect("removing the membership table");
+        for t in &tables {
+            maintain::remove_unused_triggers(*t);
+        }
     });
 }
 
@@ -319,6 +334,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
             &[src.into(), name.into(), relation.oid().into(), contact_column.into()],
         )
         .expect("recording the relation");
+        maintain::install_triggers(relation.oid());
     });
 }
 
@@ -372,5 +388,6 @@ fn register_lookup(
             &[src.into(), name.into(), via_column.into(), target.oid().into(), key.as_str().into()],
         )
         .expect("recording the lookup");
+        maintain::install_triggers(target.oid());
     });
 }

@@ -8,9 +8,9 @@ use super::language::text_of_tree;
 use super::registration::require_registered;
 use super::{bad_argument, compile_checked, fail, fail_hint};
 use crate::catalog::{self, Registered};
-use crate::codegen::{self, ident};
+use crate::codegen;
 use crate::privilege::{as_owner, is_admin, require_select};
-use crate::{format, parser};
+use crate::{format, maintain, parser};
 
 /// A segment the caller can see.
 pub struct Segment {
@@ -20,11 +20,12 @@ pub struct Segment {
     pub source: pg_sys::Oid,
     pub definition: Option<String>,
     pub shared: bool,
+    pub track_changes: bool,
     pub can_modify: bool,
 }
 
 const FIND: &str = "
-SELECT id, name, kind, source::pg_catalog.oid, definition, shared,
+SELECT id, name, kind, source::pg_catalog.oid, definition, shared, track_changes,
        pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin()
   FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)";
 
@@ -41,7 +42,8 @@ pub fn find(name: &str) -> Segment {
             source: r.get(4).ok()??,
             definition: r.get(5).ok()?,
             shared: r.get(6).ok()??,
-            can_modify: r.get(7).ok()??,
+            track_changes: r.get(7).ok()??,
+            can_modify: r.get(8).ok()??,
         })
     });
     found.unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")))
@@ -82,11 +84,12 @@ fn require_free_name(name: &str, except: Option<i64>) {
 }
 
 /// A compiled definition: its canonical text, WHERE predicate over the source
-/// row `"s"`, and the segments it references.
+/// row `"s"`, the segments it references and the tables it reads.
 struct Compiled {
     text: String,
     predicate: String,
     references: Vec<i64>,
+    tables: Vec<(String, String)>,
 }
 
 /// Compiles a new definition as the caller, who must be able to read every
@@ -94,8 +97,9 @@ struct Compiled {
 fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
     let cat = catalog::for_source(reg);
     let (expr, checked) = compile_checked(definition, &cat);
-    for (schema, table) in checked.pred.tables() {
-        require_select(table_oid(&schema, &table));
+    let tables = checked.pred.tables();
+    for (schema, table) in &tables {
+        require_select(table_oid(schema, table));
     }
     let references = checked.pred.segments();
     if shared {
@@ -119,6 +123,7 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
         text: format::format(&expr),
         predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
         references,
+        tables,
     }
 }
 
@@ -132,41 +137,23 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
     .unwrap_or(pg_sys::Oid::INVALID)
 }
 
-/// Brings a segment's membership to exactly what its predicate selects,
-/// keeping `entered_at` of the contacts that stay. Runs as the owner.
-fn fill(id: i64, predicate: &str, reg: &Registered) {
-    let key = ident(&reg.key);
-    let membership = reg.membership();
+/// Recomputes a segment for every contact and records the refresh. Runs as
+/// the owner. A new segment's first fill is not logged as changes.
+fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
+    maintain::recompute(id, predicate, reg, None, track);
     Spi::run_with_args(
-        &format!(
-            "WITH want AS MATERIALIZED (SELECT s.{key} FROM {source} AS \"s\" WHERE {predicate}),
-                  gone AS (DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
-                             AND NOT EXISTS (SELECT FROM want w WHERE w.{key} OPERATOR(pg_catalog.=) m.{key}))
-             INSERT INTO {membership} (segment_id, {key}) SELECT $1, w.{key} FROM want w ON CONFLICT DO NOTHING",
-            source = catalog::qualified_name(reg.relid),
-        ),
-        &[id.into()],
-    )
-    .expect("filling the segment");
-    Spi::run_with_args(
-        "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1;
+        "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
+          WHERE id OPERATOR(pg_catalog.=) $1;
          SELECT segments.fold_count($1)",
         &[id.into()],
     )
     .expect("recording the refresh");
 }
 
-/// Recompiles a stored definition (as the owner, who sees every referenced
-/// segment) and refills the segment.
-fn refill(id: i64, definition: &str, reg: &Registered) {
-    let cat = catalog::for_source(reg);
-    let (_, checked) = compile_checked(definition, &cat);
-    fill(id, &codegen::predicate(&checked.pred, "\"s\"", &reg.key), reg);
-}
-
-/// Active segments that reference `id`, directly or not, dependencies first.
-fn active_dependents(id: i64) -> Vec<(i64, String)> {
-    Spi::connect(|client| {
+/// After a segment's membership changed, recomputes the active segments
+/// that depend on it, in dependency order.
+fn propagate(id: i64, reg: &Registered) {
+    let dependents: Vec<(i64, String, bool)> = Spi::connect(|client| {
         client
             .select(
                 "WITH RECURSIVE dep(id, depth) AS (
@@ -175,7 +162,7 @@ fn active_dependents(id: i64) -> Vec<(i64, String)> {
                      SELECT d.segment_id, dep.depth OPERATOR(pg_catalog.+) 1
                        FROM segments.dependency d JOIN dep ON d.depends_on OPERATOR(pg_catalog.=) dep.id
                       WHERE dep.depth OPERATOR(pg_catalog.<) 1000)
-                 SELECT s.id, s.definition FROM (SELECT id, max(depth) AS depth FROM dep GROUP BY id) x
+                 SELECT s.id, s.definition, s.track_changes FROM (SELECT id, max(depth) AS depth FROM dep GROUP BY id) x
                    JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) x.id
                   WHERE s.kind OPERATOR(pg_catalog.=) 'active'
                   ORDER BY x.depth, s.id",
@@ -183,16 +170,17 @@ fn active_dependents(id: i64) -> Vec<(i64, String)> {
                 &[id.into()],
             )
             .expect("reading dependencies")
-            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
+            .map(|r| {
+                (
+                    r.get(1).ok().flatten().unwrap_or_default(),
+                    r.get(2).ok().flatten().unwrap_or_default(),
+                    r.get(3).ok().flatten().unwrap_or(false),
+                )
+            })
             .collect()
-    })
-}
-
-/// After a segment's membership changed, refills the active segments that
-/// depend on it, in dependency order.
-fn propagate(id: i64, reg: &Registered) {
-    for (dependent, definition) in active_dependents(id) {
-        refill(dependent, &definition, reg);
+    });
+    for (dependent, definition, track) in dependents {
+        fill(dependent, &maintain::predicate(dependent, &definition, reg), reg, track);
     }
 }
 
@@ -257,7 +245,8 @@ fn create(
         .expect("INSERT … RETURNING gives the id");
         if let Some(c) = &compiled {
             set_dependencies(id, &c.references);
-            fill(id, &c.predicate, &reg);
+            maintain::set_reads(id, rel, &c.tables);
+            fill(id, &c.predicate, &reg, false);
         }
         id
     })
@@ -321,7 +310,8 @@ fn redefine_segment(name: &str, definition: &str) {
         )
         .expect("storing the definition");
         set_dependencies(seg.id, &compiled.references);
-        fill(seg.id, &compiled.predicate, &reg);
+        maintain::set_reads(seg.id, seg.source, &compiled.tables);
+        fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
     });
 }
@@ -439,7 +429,7 @@ fn refresh_segment(name: &str) -> i64 {
     let reg = require_registered(seg.source);
     if let Some(definition) = &seg.definition {
         as_owner(|| {
-            refill(seg.id, definition, &reg);
+            fill(seg.id, &maintain::predicate(seg.id, definition, &reg), &reg, seg.track_changes);
             propagate(seg.id, &reg);
         });
     }

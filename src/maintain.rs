@@ -1,0 +1,418 @@
+//! Keeping active segments exact, in the writing transaction.
+//!
+//! Every registered table (source, relation, lookup target) gets statement
+//! triggers with transition tables. For each statement the trigger finds the
+//! contacts it touched, locks their source rows (so writers on the same
+//! contact serialize and writers on different contacts never wait), and
+//! recomputes only those contacts for only the active segments that read the
+//! table, plus the segments that reference them, in dependency order.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use crate::api::{compile_checked, fail};
+use crate::catalog::{self, Registered};
+use crate::codegen::{ident, literal};
+use crate::privilege::as_owner;
+
+/// An active segment to recompute, with what the recompute needs.
+pub struct Target {
+    id: i64,
+    name: String,
+    definition: String,
+    track_changes: bool,
+    shared: bool,
+}
+
+thread_local! {
+    /// Compiled predicates by segment id and definition text: recompiling on
+    /// every statement would cost more than the recompute of one contact.
+    static PREDICATES: RefCell<HashMap<(i64, String), String>> = RefCell::new(HashMap::new());
+}
+
+/// The WHERE predicate of a stored definition over the source row `"s"`.
+pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
+    let cached = PREDICATES.with(|c| c.borrow().get(&(id, definition.to_string())).cloned());
+    if let Some(p) = cached {
+        return p;
+    }
+    let cat = catalog::for_source(reg);
+    let (_, checked) = compile_checked(definition, &cat);
+    let p = crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key);
+    PREDICATES.with(|c| c.borrow_mut().insert((id, definition.to_string()), p.clone()));
+    p
+}
+
+/// Membership changes of one recompute.
+#[derive(Default)]
+pub struct Delta {
+    pub entered: i64,
+    pub left: i64,
+}
+
+/// Brings segment `id` to exactly what its predicate selects, for the
+/// contacts `keys` (text, cast to the key type) or for every contact.
+/// `entered_at` is kept for the contacts that stay. Runs as the owner.
+pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[String]>, track: bool) -> Delta {
+    let key = ident(&reg.key);
+    let membership = reg.membership();
+    let source = catalog::qualified_name(reg.relid);
+    let (in_keys, in_keys_m) = match keys {
+        Some(_) => (
+            format!(" AND s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{}[])", reg.key_type),
+            format!(" AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{}[])", reg.key_type),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let log = if track {
+        format!(
+            ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
+                 SELECT $1, k::pg_catalog.text, 'enter' FROM (SELECT {key} AS k FROM added) a
+                 UNION ALL
+                 SELECT $1, k::pg_catalog.text, 'leave' FROM (SELECT {key} AS k FROM gone) g)"
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "WITH want AS MATERIALIZED (SELECT s.{key} FROM {source} AS \"s\" WHERE ({predicate}){in_keys}),
+              gone AS (DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1{in_keys_m}
+                         AND NOT EXISTS (SELECT FROM want w WHERE w.{key} OPERATOR(pg_catalog.=) m.{key})
+                       RETURNING m.{key}),
+              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT $1, w.{key} FROM want w
+                        ON CONFLICT DO NOTHING RETURNING {key}){log}
+         SELECT (SELECT pg_catalog.count(*) FROM added), (SELECT pg_catalog.count(*) FROM gone)"
+    );
+    let keys: Vec<String> = keys.map(<[String]>::to_vec).unwrap_or_default();
+    Spi::connect_mut(|client| {
+        let rows = client.update(&sql, Some(1), &[id.into(), keys.into()]).expect("recomputing a segment");
+        let row = rows.first();
+        Delta {
+            entered: row.get::<i64>(1).ok().flatten().unwrap_or(0),
+            left: row.get::<i64>(2).ok().flatten().unwrap_or(0),
+        }
+    })
+}
+
+/// Active segments of `source` that read `table` (all of them for None),
+/// then every active segment that references one of them, dependencies first.
+pub fn targets(source: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Vec<Target> {
+    let sql = "
+        WITH RECURSIVE hit(id, depth) AS (
+            SELECT d.id, 0 FROM segments.segment_def d
+             WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
+               AND ($2 IS NULL OR EXISTS (SELECT FROM segments.segment_read r
+                        WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2))
+            UNION ALL
+            SELECT x.segment_id, hit.depth OPERATOR(pg_catalog.+) 1
+              FROM segments.dependency x JOIN hit ON x.depends_on OPERATOR(pg_catalog.=) hit.id
+             WHERE hit.depth OPERATOR(pg_catalog.<) 1000)
+        SELECT d.id, d.name, d.definition, d.track_changes, d.shared
+          FROM (SELECT id, max(depth) AS depth FROM hit GROUP BY id) h
+          JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) h.id
+         WHERE d.kind OPERATOR(pg_catalog.=) 'active'
+         ORDER BY h.depth, d.id";
+    let table: Option<pg_sys::Oid> = table;
+    Spi::connect(|client| {
+        client
+            .select(sql, None, &[source.into(), table.into()])
+            .expect("reading the segments to maintain")
+            .map(|r| Target {
+                id: r.get(1).ok().flatten().unwrap_or_default(),
+                name: r.get(2).ok().flatten().unwrap_or_default(),
+                definition: r.get(3).ok().flatten().unwrap_or_default(),
+                track_changes: r.get(4).ok().flatten().unwrap_or(false),
+                shared: r.get(5).ok().flatten().unwrap_or(true),
+            })
+            .collect()
+    })
+}
+
+/// Recomputes `targets` for `keys` (None: every contact), returning the
+/// NOTIFY summary entries of the tracked, shared segments that changed.
+pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> Vec<String> {
+    let mut summary = vec![];
+    for t in targets {
+        let p = predicate(t.id, &t.definition, reg);
+        let d = recompute(t.id, &p, reg, keys, t.track_changes);
+        if t.track_changes && t.shared && (d.entered > 0 || d.left > 0) {
+            summary.push(format!(
+                "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
+                t.id,
+                serde_json::Value::String(t.name.clone()),
+                d.entered,
+                d.left
+            ));
+        }
+        if d.entered > 0 || d.left > 0 {
+            fold_sometimes(t.id);
+        }
+    }
+    summary
+}
+
+thread_local! {
+    static WRITES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Folds a segment's count deltas every 64 changes made by this backend:
+/// often enough to keep `member_count` an index range of a few rows, rarely
+/// enough to cost nothing on the write path.
+fn fold_sometimes(id: i64) {
+    let n = WRITES.with(|w| {
+        w.set(w.get().wrapping_add(1));
+        w.get()
+    });
+    if n % 64 == 0 {
+        Spi::run_with_args("SELECT segments.fold_count($1)", &[id.into()]).expect("folding counts");
+    }
+}
+
+pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
+    if summary.is_empty() {
+        return;
+    }
+    let payload = format!(
+        "{{\"source\":{},\"segments\":[{}]}}",
+        serde_json::Value::String(crate::privilege::regclass_text(source)),
+        summary.join(",")
+    );
+    Spi::run(&format!("SELECT pg_catalog.pg_notify('segments', {})", literal(&payload))).expect("NOTIFY segments");
+}
+
+/// Locks the source rows of `keys`, in key order so that two statements
+/// touching overlapping contacts cannot deadlock. Taken in its own statement:
+/// the recompute that follows gets a snapshot that sees whatever the
+/// transaction we waited for committed (READ COMMITTED), and under
+/// REPEATABLE READ a concurrent change raises 40001.
+fn lock_contacts(reg: &Registered, keys: &[String]) {
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                &format!(
+                    "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
+                      ORDER BY s.{k} FOR NO KEY UPDATE OF s",
+                    catalog::qualified_name(reg.relid),
+                    reg.key_type,
+                    k = ident(&reg.key)
+                ),
+                None,
+                &[keys.to_vec().into()],
+            )
+            .expect("locking contacts");
+    });
+}
+
+/// How a table relates to a source.
+enum Role {
+    Source,
+    Relation { contact_column: String },
+    Lookup { via_column: String, target_key: String },
+}
+
+fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT relid::pg_catalog.oid, 'source', NULL::text, NULL::text FROM segments.source
+                  WHERE relid OPERATOR(pg_catalog.=) $1
+                 UNION ALL
+                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, NULL FROM segments.relation
+                  WHERE relation OPERATOR(pg_catalog.=) $1
+                 UNION ALL
+                 SELECT source::pg_catalog.oid, 'lookup', via_column::text, target_key::text FROM segments.lookup
+                  WHERE target OPERATOR(pg_catalog.=) $1",
+                None,
+                &[table.into()],
+            )
+            .expect("reading registrations")
+            .map(|r| {
+                let source: pg_sys::Oid = r.get(1).ok().flatten().unwrap_or(pg_sys::Oid::INVALID);
+                let kind: String = r.get(2).ok().flatten().unwrap_or_default();
+                let a: String = r.get(3).ok().flatten().unwrap_or_default();
+                let b: String = r.get(4).ok().flatten().unwrap_or_default();
+                let role = match kind.as_str() {
+                    "source" => Role::Source,
+                    "relation" => Role::Relation { contact_column: a },
+                    _ => Role::Lookup { via_column: a, target_key: b },
+                };
+                (source, role)
+            })
+            .collect()
+    })
+}
+
+/// The contact keys (as text) a statement touched, from its transition tables.
+fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, tables: &[&str]) -> Vec<String> {
+    let pick = |column: &str| -> String {
+        tables
+            .iter()
+            .map(|t| format!("SELECT {}::pg_catalog.text AS k FROM {t}", ident(column)))
+            .collect::<Vec<_>>()
+            .join(" UNION ")
+    };
+    let sql = match role {
+        Role::Source => pick(&reg.key),
+        Role::Relation { contact_column } => pick(contact_column),
+        Role::Lookup { via_column, target_key } => {
+            let targets: Vec<String> = tables.iter().map(|t| format!("SELECT {} FROM {t}", ident(target_key))).collect();
+            format!(
+                "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{} IN ({})",
+                ident(&reg.key),
+                catalog::qualified_name(reg.relid),
+                ident(via_column),
+                targets.join(" UNION ")
+            )
+        }
+    };
+    Spi::connect(|client| {
+        // SAFETY: registers this trigger's transition tables with this SPI
+        // connection, the one the query below runs in.
+        unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
+        client
+            .select(&format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL"), None, &[])
+            .expect("reading the transition tables")
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect()
+    })
+}
+
+/// The statement trigger behind every registered table.
+fn on_statement(trigdata: *mut pg_sys::TriggerData) {
+    // SAFETY: called by the trigger manager with valid trigger data.
+    let (table, event) = unsafe { ((*(*trigdata).tg_relation).rd_id, (*trigdata).tg_event) };
+    let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let tables: &[&str] = match op {
+        pg_sys::TRIGGER_EVENT_INSERT => &["new_rows"],
+        pg_sys::TRIGGER_EVENT_DELETE => &["old_rows"],
+        pg_sys::TRIGGER_EVENT_UPDATE => &["old_rows", "new_rows"],
+        _ => &[],
+    };
+    as_owner(|| {
+        for (source, role) in roles(table) {
+            let Some(reg) = catalog::registered(source) else { continue };
+            // Contacts deleted from the source left every segment already
+            // (segments.forget_contacts); a truncated source too.
+            if matches!(role, Role::Source) && op != pg_sys::TRIGGER_EVENT_INSERT && op != pg_sys::TRIGGER_EVENT_UPDATE {
+                continue;
+            }
+            let targets = targets(source, Some(table));
+            if targets.is_empty() {
+                continue;
+            }
+            let summary = if tables.is_empty() {
+                apply(&targets, &reg, None)
+            } else {
+                let keys = touched(trigdata, &reg, &role, tables);
+                if keys.is_empty() {
+                    continue;
+                }
+                lock_contacts(&reg, &keys);
+                apply(&targets, &reg, Some(&keys))
+            };
+            notify(source, summary);
+        }
+    });
+}
+
+/// `segments.maintain()`: a V1 C function, because SPI sees a statement's
+/// transition tables only once its TriggerData is registered, which pgrx's
+/// trigger wrapper does not expose.
+#[no_mangle]
+pub extern "C" fn pg_finfo_segments_maintain() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// # Safety
+/// Called by PostgreSQL's function manager as a trigger.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn segments_maintain(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let context = unsafe { (*fcinfo).context };
+    let is_trigger = !context.is_null() && unsafe { (*context).type_ } == pg_sys::NodeTag::T_TriggerData;
+    if !is_trigger {
+        fail(PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "segments.maintain() is a trigger".into());
+    }
+    on_statement(context as *mut pg_sys::TriggerData);
+    pg_sys::Datum::from(0usize)
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION segments.maintain() RETURNS trigger
+LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'segments_maintain';
+REVOKE ALL ON FUNCTION segments.maintain() FROM PUBLIC;
+"#,
+    name = "maintain_trigger",
+    requires = ["bootstrap"]
+);
+
+/// Installs the maintenance triggers on a registered table, once.
+pub fn install_triggers(table: pg_sys::Oid) {
+    let present = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
+                          AND tgname OPERATOR(pg_catalog.=) 'segments_maintain_insert')",
+        &[table.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if present {
+        return;
+    }
+    let t = catalog::qualified_name(table);
+    Spi::run(&format!(
+        "CREATE TRIGGER segments_maintain_insert AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
+         CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
+         CREATE TRIGGER segments_maintain_delete AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
+         CREATE TRIGGER segments_maintain_truncate AFTER TRUNCATE ON {t}
+             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();"
+    ))
+    .expect("installing maintenance triggers");
+}
+
+/// Removes the maintenance triggers from a table no registration uses any more.
+pub fn remove_unused_triggers(table: pg_sys::Oid) {
+    let used = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1)
+             OR EXISTS (SELECT FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1)
+             OR EXISTS (SELECT FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1)",
+        &[table.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true);
+    if used {
+        return;
+    }
+    let t = catalog::qualified_name(table);
+    Spi::run(&format!(
+        "DROP TRIGGER IF EXISTS segments_maintain_insert ON {t};
+         DROP TRIGGER IF EXISTS segments_maintain_update ON {t};
+         DROP TRIGGER IF EXISTS segments_maintain_delete ON {t};
+         DROP TRIGGER IF EXISTS segments_maintain_truncate ON {t};"
+    ))
+    .expect("removing maintenance triggers");
+}
+
+/// Records the tables a segment reads (its source and what the filter uses).
+pub fn set_reads(id: i64, source: pg_sys::Oid, tables: &[(String, String)]) {
+    Spi::run_with_args("DELETE FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()])
+        .expect("clearing reads");
+    let names: Vec<String> = tables.iter().map(|(s, t)| crate::codegen::qualified(s, t)).collect();
+    Spi::run_with_args(
+        "INSERT INTO segments.segment_read (segment_id, relid)
+         SELECT $1, $2::pg_catalog.oid::pg_catalog.regclass
+         UNION
+         SELECT $1, pg_catalog.unnest($3::pg_catalog.text[])::pg_catalog.regclass",
+        &[id.into(), source.into(), names.into()],
+    )
+    .expect("recording reads");
+}
