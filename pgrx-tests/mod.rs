@@ -250,3 +250,5 @@ fn format_rejects_what_is_not_a_tree() {
 fn format_rejects_trees_whose_text_would_not_parse() {
     Spi::run(r#"SELECT segments.format('{"type":"exists","relation":{"name":""}}')"#).unwrap();
 }
+
+include!("differential.rs");

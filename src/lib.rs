@@ -41,8 +41,16 @@ mod tests {
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    /// The test server does not inherit the harness's environment: the
+    /// differential test's seed and length reach it as settings.
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        ["SEGMENTS_SEED", "SEGMENTS_ROUNDS"]
+            .iter()
+            .filter_map(|var| {
+                let value: u64 = std::env::var(var).ok()?.parse().ok()?;
+                Some(&*Box::leak(format!("segments.test_{} = '{value}'", var[9..].to_lowercase()).into_boxed_str()))
+            })
+            .collect()
     }
 }
