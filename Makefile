@@ -40,7 +40,7 @@ regress: install
 
 isolation: install
 	@bash scripts/cluster.sh start
-	@$(PSQL) -qc 'DROP DATABASE IF EXISTS isolation_regression' -c 'CREATE DATABASE isolation_regression' postgres
+	@$(PSQL) -qc 'DROP DATABASE IF EXISTS isolation_regression WITH (FORCE)' -c 'CREATE DATABASE isolation_regression' postgres
 	@rm -rf $(RESULTS)/isolation && mkdir -p $(RESULTS)/isolation && chmod -R 777 $(RESULTS)
 	$(PGXS)/isolation/pg_isolation_regress --use-existing --host=/tmp --port=$(PORT) --user=postgres \
 	  --inputdir=tests/isolation --outputdir=$(RESULTS)/isolation --dbname=isolation_regression \
@@ -58,7 +58,7 @@ test: unit pgrx-test regress isolation dump
 	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore)"
 
 demo: install
-	@bash scripts/cluster.sh start
+	@SEG_SWEEP_DB=demo SEG_SWEEP_INTERVAL=60 bash scripts/cluster.sh start
 	@$(PSQL) -q -v ON_ERROR_STOP=1 -f demo/demo.sql postgres
 	@echo
 	@echo "The demo cluster keeps running. Explore it with:"

@@ -4,7 +4,7 @@
 \set ON_ERROR_STOP on
 \pset footer off
 SET client_min_messages = warning;
-DROP DATABASE IF EXISTS demo;
+DROP DATABASE IF EXISTS demo WITH (FORCE);  -- the sweeper may be connected
 CREATE DATABASE demo;
 \c demo
 SET client_min_messages = warning;

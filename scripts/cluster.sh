@@ -2,7 +2,9 @@
 # A throwaway PostgreSQL 15 cluster owned by the `postgres` user (initdb
 # refuses root), on a port other than 5432, with its socket in /tmp.
 #   scripts/cluster.sh start | stop | status
-# Environment: SEG_PORT (default 54329), SEG_PGDATA (default /tmp/pg_segments_$SEG_PORT).
+# Environment: SEG_PORT (default 54329), SEG_PGDATA (default /tmp/pg_segments_$SEG_PORT),
+# SEG_SWEEP_DB / SEG_SWEEP_INTERVAL: the database the background sweeper
+# works on and how often (default: the isolation tests' database, every second).
 set -euo pipefail
 PGBIN=$(pg_config --bindir)
 PORT=${SEG_PORT:-54329}
@@ -29,6 +31,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_prepared_transactions = 10
+shared_preload_libraries = 'pg_segments'
+segments.sweep_database = '${SEG_SWEEP_DB:-isolation_regression}'
+segments.sweep_interval = ${SEG_SWEEP_INTERVAL:-1}
 CONF
     touch "$LOG" && chown postgres "$LOG"
     as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w start >/dev/null

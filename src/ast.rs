@@ -317,6 +317,7 @@ pub enum Test {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
+    Second,
     Minute,
     Hour,
     Day,
@@ -329,6 +330,7 @@ impl Unit {
     /// Accepts the long forms (singular and plural) and the short ones.
     pub fn parse(word: &str) -> Option<Unit> {
         Some(match word {
+            "second" | "seconds" | "sec" | "secs" | "s" => Unit::Second,
             "minute" | "minutes" | "min" | "mins" => Unit::Minute,
             "hour" | "hours" | "h" => Unit::Hour,
             "day" | "days" | "d" => Unit::Day,
@@ -341,6 +343,7 @@ impl Unit {
 
     pub fn word(self) -> &'static str {
         match self {
+            Unit::Second => "second",
             Unit::Minute => "minute",
             Unit::Hour => "hour",
             Unit::Day => "day",

@@ -14,7 +14,7 @@
 //! never NULL.
 
 use crate::ast::{AggFunc, Cmp, Instant, Moment, Quantifier, Test, TextOp, Unit, Value, Window};
-use crate::model::{Column, Ty};
+use crate::model::{Column, Table, Ty};
 use crate::typecheck::{OperandKind, Pred, Typed};
 
 /// `"name"` with embedded quotes doubled.
@@ -401,29 +401,170 @@ fn render(value: &Value, ty: &Ty, column: Option<&Column>) -> String {
     }
 }
 
-/// `now`, `today`… as a timestamptz, or as a date for date operands.
-fn instant(i: Instant, date: bool) -> String {
-    let today_tz = "pg_catalog.date_trunc('day', pg_catalog.now())";
+const NOW: &str = "pg_catalog.now()";
+
+/// `now`, `today`… as a timestamptz, or as a date for date operands, at the
+/// moment `now` (an SQL expression: `pg_catalog.now()`, or a sweep's bound).
+fn instant_at(i: Instant, date: bool, now: &str) -> String {
+    let today_tz = format!("pg_catalog.date_trunc('day', {now})");
     match (i, date) {
-        (Instant::Now, false) => "pg_catalog.now()".into(),
-        (Instant::Today, false) => today_tz.into(),
+        (Instant::Now, false) => now.into(),
+        (Instant::Today, false) => today_tz,
         (Instant::Yesterday, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("-")),
         (Instant::Tomorrow, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("+")),
-        (Instant::Now | Instant::Today, true) => "(pg_catalog.now())::pg_catalog.date".into(),
-        (Instant::Yesterday, true) => format!("((pg_catalog.now())::pg_catalog.date {} 1)", op("-")),
-        (Instant::Tomorrow, true) => format!("((pg_catalog.now())::pg_catalog.date {} 1)", op("+")),
+        (Instant::Now | Instant::Today, true) => format!("({now})::pg_catalog.date"),
+        (Instant::Yesterday, true) => format!("(({now})::pg_catalog.date {} 1)", op("-")),
+        (Instant::Tomorrow, true) => format!("(({now})::pg_catalog.date {} 1)", op("+")),
     }
 }
 
-/// `now ± amount unit`, as a date for date operands.
-fn relative(past: bool, amount: u32, unit: Unit, date: bool) -> String {
+fn instant(i: Instant, date: bool) -> String {
+    instant_at(i, date, NOW)
+}
+
+/// `now ± amount unit` at the moment `now`, as a date for date operands.
+fn relative_at(past: bool, amount: u32, unit: Unit, date: bool, now: &str) -> String {
     let plural = if amount == 1 { "" } else { "s" };
     let interval = format!("'{amount} {}{plural}'::pg_catalog.interval", unit.word());
-    let sql = format!("(pg_catalog.now() {} {interval})", op(if past { "-" } else { "+" }));
+    let sql = format!("({now} {} {interval})", op(if past { "-" } else { "+" }));
     if date {
         format!("({sql})::pg_catalog.date")
     } else {
         sql
+    }
+}
+
+fn relative(past: bool, amount: u32, unit: Unit, date: bool) -> String {
+    relative_at(past, amount, unit, date, NOW)
+}
+
+/// A moment a condition compares with that moves as time passes.
+#[derive(Clone, Copy)]
+enum Boundary {
+    Instant(Instant),
+    Relative { past: bool, amount: u32, unit: Unit },
+}
+
+impl Boundary {
+    fn at(self, date: bool, now: &str) -> String {
+        match self {
+            Boundary::Instant(i) => instant_at(i, date, now),
+            Boundary::Relative { past, amount, unit } => relative_at(past, amount, unit, date, now),
+        }
+    }
+}
+
+/// The moving boundaries of a test (none: its truth does not depend on time).
+fn boundaries(t: &Test) -> Vec<Boundary> {
+    fn of(v: &Value) -> Option<Boundary> {
+        match v {
+            Value::Instant { instant, .. } => Some(Boundary::Instant(*instant)),
+            Value::Relative { past, duration, .. } => {
+                Some(Boundary::Relative { past: *past, amount: duration.amount, unit: duration.unit })
+            }
+            _ => None,
+        }
+    }
+    match t {
+        Test::Window { window, duration, .. } => {
+            let d = Boundary::Relative { past: *window != Window::Next, amount: duration.amount, unit: duration.unit };
+            match window {
+                Window::OlderThan => vec![d],
+                Window::Last | Window::Next => vec![d, Boundary::Instant(Instant::Now)],
+            }
+        }
+        Test::Compare { value, .. } | Test::Moment { value, .. } => of(value).into_iter().collect(),
+        Test::Between { low, high, .. } => [low, high].into_iter().filter_map(of).collect(),
+        Test::In { values, .. } => values.iter().filter_map(of).collect(),
+        _ => vec![],
+    }
+}
+
+/// Contacts whose membership may have changed since `since` (an SQL
+/// timestamptz expression) only because time passed: for each moving
+/// boundary `b` of each time-relative condition, the rows whose column lies in
+/// `[b(since), b(now)]` (boundaries only move forward). A UNION of range
+/// queries returning contact keys as column `k`; None when `p` does not depend
+/// on time. With indexes on the time columns its cost follows the number of
+/// crossing rows, not the table size.
+pub fn sweep_candidates(p: &Pred, source: &Table, key: &str, since: &str) -> Option<String> {
+    let mut parts = vec![];
+    collect_bands(p, None, source, key, since, &mut parts);
+    if parts.is_empty() {
+        None
+    } else {
+        parts.sort();
+        parts.dedup();
+        Some(parts.join(" UNION "))
+    }
+}
+
+fn band(column: &str, ty: &Ty, bounds: &[Boundary], since: &str) -> String {
+    let date = *ty == Ty::Date;
+    let ranges: Vec<String> = bounds
+        .iter()
+        .map(|b| format!("({column} {} {} AND {column} {} {})", op(">="), b.at(date, since), op("<="), b.at(date, NOW)))
+        .collect();
+    format!("({})", ranges.join(" OR "))
+}
+
+/// Adds the band queries of `p`; `relation` is the relation whose rows are
+/// in scope inside `ANY/COUNT/… rel (…)`.
+fn collect_bands(
+    p: &Pred,
+    relation: Option<&crate::model::Relation>,
+    source: &Table,
+    key: &str,
+    since: &str,
+    out: &mut Vec<String>,
+) {
+    let src = qualified(&source.schema, &source.name);
+    let related = |rel: &crate::model::Relation, col: &Column, bounds: &[Boundary]| {
+        format!(
+            "SELECT r.{}::pg_catalog.text AS k FROM {} r WHERE {}",
+            ident(&rel.contact_column),
+            qualified(&rel.table.schema, &rel.table.name),
+            band(&format!("r.{}", ident(&col.name)), &col.ty, bounds, since)
+        )
+    };
+    match p {
+        Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| collect_bands(x, relation, source, key, since, out)),
+        Pred::Not(x) => collect_bands(x, relation, source, key, since, out),
+        Pred::InSegment(_) => {}
+        Pred::Exists { relation: rel, filter, .. } => {
+            if let Some(f) = filter {
+                collect_bands(f, Some(rel), source, key, since, out);
+            }
+        }
+        Pred::Test { operand, test } => {
+            if let OperandKind::Aggregate { relation: rel, filter: Some(f), .. } = &operand.kind {
+                collect_bands(f, Some(rel), source, key, since, out);
+            }
+            let bounds = boundaries(test);
+            if bounds.is_empty() {
+                return;
+            }
+            match (&operand.kind, relation) {
+                (OperandKind::Column(c), None) => out.push(format!(
+                    "SELECT s.{}::pg_catalog.text AS k FROM {src} s WHERE {}",
+                    ident(key),
+                    band(&format!("s.{}", ident(&c.name)), &c.ty, &bounds, since)
+                )),
+                (OperandKind::Column(c), Some(rel)) => out.push(related(rel, c, &bounds)),
+                (OperandKind::LookupColumn { lookup, column }, _) => out.push(format!(
+                    "SELECT s.{}::pg_catalog.text AS k FROM {src} s JOIN {} l ON l.{} {} s.{} WHERE {}",
+                    ident(key),
+                    qualified(&lookup.target.schema, &lookup.target.name),
+                    ident(&lookup.target_key),
+                    op("="),
+                    ident(&lookup.via_column),
+                    band(&format!("l.{}", ident(&column.name)), &column.ty, &bounds, since)
+                )),
+                // MIN/MAX of a time column is one of the related rows' values.
+                (OperandKind::Aggregate { relation: rel, column: Some(c), .. }, _) => out.push(related(rel, c, &bounds)),
+                _ => {}
+            }
+        }
     }
 }
 

@@ -40,6 +40,9 @@ fn valid_definitions() {
         let checked = typecheck::check(&expr, &cat).unwrap_or_else(|p| panic!("{case}\n{p:?}"));
         let sql = codegen::predicate(&checked.pred, "\"c\"", &cat.key);
         out.push_str(&format!("{case}\n---- tree\n{tree}\n---- text\n{text}\n---- sql\n{sql}\n"));
+        if let Some(sweep) = codegen::sweep_candidates(&checked.pred, &cat.source, &cat.key, "$1") {
+            out.push_str(&format!("---- sweep\n{sweep}\n"));
+        }
         for w in checked.warnings {
             let d = w.locate(&case);
             out.push_str(&format!("---- warning {}:{} {}\n", d.line, d.col, d.message));

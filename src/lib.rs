@@ -17,10 +17,17 @@ mod api;
 mod catalog;
 mod maintain;
 mod privilege;
+mod sweeper;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
 ::pgrx::pg_module_magic!(name, version);
+
+#[allow(non_snake_case)]
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    sweeper::init();
+}
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

@@ -27,23 +27,43 @@ pub struct Target {
     shared: bool,
 }
 
+/// What maintenance needs of a stored definition.
+#[derive(Clone)]
+struct Compiled {
+    /// WHERE predicate over the source row `"s"`.
+    predicate: String,
+    /// Contacts that time may have moved across a boundary since the last
+    /// sweep (None: the segment does not depend on time).
+    sweep: Option<String>,
+}
+
 thread_local! {
-    /// Compiled predicates by segment id and definition text: recompiling on
+    /// Compiled definitions by segment id and definition text: recompiling on
     /// every statement would cost more than the recompute of one contact.
-    static PREDICATES: RefCell<HashMap<(i64, String), String>> = RefCell::new(HashMap::new());
+    static COMPILED: RefCell<HashMap<(i64, String), Compiled>> = RefCell::new(HashMap::new());
+}
+
+fn compiled(id: i64, definition: &str, reg: &Registered) -> Compiled {
+    let cache_key = (id, definition.to_string());
+    if let Some(c) = COMPILED.with(|c| c.borrow().get(&cache_key).cloned()) {
+        return c;
+    }
+    let cat = catalog::for_source(reg);
+    let (_, checked) = compile_checked(definition, &cat);
+    let since = format!(
+        "COALESCE((SELECT d.swept_at FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) {id}), pg_catalog.now())"
+    );
+    let c = Compiled {
+        predicate: crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key),
+        sweep: crate::codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, &since),
+    };
+    COMPILED.with(|m| m.borrow_mut().insert(cache_key, c.clone()));
+    c
 }
 
 /// The WHERE predicate of a stored definition over the source row `"s"`.
 pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
-    let cached = PREDICATES.with(|c| c.borrow().get(&(id, definition.to_string())).cloned());
-    if let Some(p) = cached {
-        return p;
-    }
-    let cat = catalog::for_source(reg);
-    let (_, checked) = compile_checked(definition, &cat);
-    let p = crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key);
-    PREDICATES.with(|c| c.borrow_mut().insert((id, definition.to_string()), p.clone()));
-    p
+    compiled(id, definition, reg).predicate
 }
 
 /// Membership changes of one recompute.
@@ -134,24 +154,94 @@ pub fn targets(source: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Vec<Target> {
 /// Recomputes `targets` for `keys` (None: every contact), returning the
 /// NOTIFY summary entries of the tracked, shared segments that changed.
 pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> Vec<String> {
-    let mut summary = vec![];
-    for t in targets {
-        let p = predicate(t.id, &t.definition, reg);
-        let d = recompute(t.id, &p, reg, keys, t.track_changes);
-        if t.track_changes && t.shared && (d.entered > 0 || d.left > 0) {
-            summary.push(format!(
-                "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
-                t.id,
-                serde_json::Value::String(t.name.clone()),
-                d.entered,
-                d.left
-            ));
-        }
-        if d.entered > 0 || d.left > 0 {
-            fold_sometimes(t.id);
-        }
+    targets.iter().filter_map(|t| apply_one(t, reg, keys).1).collect()
+}
+
+/// Recomputes one target: its membership changes and NOTIFY summary entry.
+fn apply_one(t: &Target, reg: &Registered, keys: Option<&[String]>) -> (Delta, Option<String>) {
+    let p = predicate(t.id, &t.definition, reg);
+    let d = recompute(t.id, &p, reg, keys, t.track_changes);
+    let changed = d.entered > 0 || d.left > 0;
+    if changed {
+        fold_sometimes(t.id);
     }
-    summary
+    let entry = (t.track_changes && t.shared && changed).then(|| {
+        format!(
+            "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
+            t.id,
+            serde_json::Value::String(t.name.clone()),
+            d.entered,
+            d.left
+        )
+    });
+    (d, entry)
+}
+
+/// Brings every time-relative active segment up to date with the passing of
+/// time: only the contacts whose time values crossed a boundary since the
+/// segment's last sweep are recomputed (and, for segments that reference
+/// those, the same contacts). Returns how many memberships changed.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn refresh_due() -> i64 {
+    let sources = Spi::get_one::<Vec<pg_sys::Oid>>(
+        "SELECT COALESCE(pg_catalog.array_agg(relid::pg_catalog.oid ORDER BY relid), '{}') FROM segments.source",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    as_owner(|| {
+        let mut changed = 0;
+        for source in sources {
+            let Some(reg) = catalog::registered(source) else { continue };
+            let mut swept: HashMap<i64, Vec<String>> = HashMap::new();
+            let mut summary = vec![];
+            for t in targets(source, None) {
+                let sweep = compiled(t.id, &t.definition, &reg).sweep;
+                let mut keys: Vec<String> = match &sweep {
+                    Some(sql) => Spi::connect(|client| {
+                        client
+                            .select(&format!("SELECT DISTINCT k FROM ({sql}) x WHERE k IS NOT NULL"), None, &[])
+                            .expect("finding contacts that crossed a boundary")
+                            .filter_map(|r| r.get::<String>(1).ok().flatten())
+                            .collect()
+                    }),
+                    None => vec![],
+                };
+                for dep in depends_on(t.id) {
+                    keys.extend(swept.get(&dep).cloned().unwrap_or_default());
+                }
+                keys.sort();
+                keys.dedup();
+                if !keys.is_empty() {
+                    lock_contacts(&reg, &keys);
+                    let (d, entry) = apply_one(&t, &reg, Some(&keys));
+                    changed += d.entered + d.left;
+                    summary.extend(entry);
+                }
+                if sweep.is_some() {
+                    Spi::run_with_args(
+                        "UPDATE segments.segment_def SET swept_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+                        &[t.id.into()],
+                    )
+                    .expect("recording the sweep");
+                }
+                swept.insert(t.id, keys);
+            }
+            notify(source, summary);
+        }
+        changed
+    })
+}
+
+fn depends_on(id: i64) -> Vec<i64> {
+    Spi::get_one_with_args::<Vec<i64>>(
+        "SELECT COALESCE(pg_catalog.array_agg(depends_on), '{}') FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }
 
 thread_local! {

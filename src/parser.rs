@@ -524,7 +524,7 @@ impl<'s> Parser<'s> {
                 let Some(unit) = Unit::parse(unit) else {
                     return abort(
                         Problem::error(ErrorKind::Syntax, span, format!("unknown time unit '{unit}'"))
-                            .with_hint("units: min h d w mo y, or minute(s) hour(s) day(s) week(s) month(s) year(s)"),
+                            .with_hint("units: s min h d w mo y, or second(s) minute(s) hour(s) day(s) week(s) month(s) year(s)"),
                     );
                 };
                 let amount = amount_of(amount, span).map_err(|p| NomErr::Failure(PErr::problem(p)))?;
@@ -573,7 +573,7 @@ impl<'s> Parser<'s> {
         let Some(unit) = unit else {
             return Err(NomErr::Failure(PErr {
                 pos: i[1].span.start,
-                expected: vec!["a time unit (minutes, hours, days, weeks, months, years or min h d w mo y)"],
+                expected: vec!["a time unit (seconds, minutes, hours, days, weeks, months, years or s min h d w mo y)"],
                 problem: None,
             }));
         };

@@ -48,7 +48,7 @@ fn name(r: &mut Rng) -> Name {
 }
 
 fn duration(r: &mut Rng) -> Duration {
-    let units = [Unit::Minute, Unit::Hour, Unit::Day, Unit::Week, Unit::Month, Unit::Year];
+    let units = [Unit::Second, Unit::Minute, Unit::Hour, Unit::Day, Unit::Week, Unit::Month, Unit::Year];
     Duration { span: Span::default(), amount: r.below(400) as u32, unit: *r.pick(&units) }
 }
 
