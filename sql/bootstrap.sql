@@ -177,11 +177,13 @@ END $$;
 REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.count_members(),
                        segments.fold_count(bigint) FROM PUBLIC;
 
--- Which tables each segment's filter reads (the source, relations, lookup
--- targets): a write to one of them recomputes only these segments.
+-- Which tables, and which of their columns, each segment's filter reads (the
+-- source, relations, lookup targets): a write to one of them recomputes only
+-- these segments, and an UPDATE that changes none of the columns nothing.
 CREATE TABLE segments.segment_read (
     segment_id bigint   NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
     relid      regclass NOT NULL,
+    columns    text[]   NOT NULL DEFAULT '{}',
     PRIMARY KEY (segment_id, relid)
 );
 CREATE INDEX segment_read_relid ON segments.segment_read (relid);

@@ -335,28 +335,47 @@ fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
     })
 }
 
-/// The contact keys (as text) a statement touched, from its transition tables.
-fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, tables: &[&str]) -> Vec<String> {
+/// The contact keys (as text) a statement touched, from its transition
+/// tables. For an UPDATE, only rows whose identifying column or one of the
+/// `read` columns changed count: the symmetric difference of old and new rows
+/// projected on those columns (no pairing of rows needed, so it works for
+/// relation tables too). An UPDATE of columns no segment reads touches none.
+fn touched(
+    trigdata: *mut pg_sys::TriggerData,
+    reg: &Registered,
+    role: &Role,
+    tables: &[&str],
+    read: &[String],
+) -> Vec<String> {
     let pick = |column: &str| -> String {
-        tables
-            .iter()
-            .map(|t| format!("SELECT {}::pg_catalog.text AS k FROM {t}", ident(column)))
-            .collect::<Vec<_>>()
-            .join(" UNION ")
+        if let [old, new] = tables {
+            let projection: Vec<String> = std::iter::once(column)
+                .chain(read.iter().map(String::as_str).filter(|c| *c != column))
+                .map(|c| format!("{}::pg_catalog.text", ident(c)))
+                .collect();
+            let p = projection.join(", ");
+            format!(
+                "SELECT k FROM ((SELECT {p} FROM {old} EXCEPT SELECT {p} FROM {new})
+                                UNION (SELECT {p} FROM {new} EXCEPT SELECT {p} FROM {old})) AS changed(k)"
+            )
+        } else {
+            tables
+                .iter()
+                .map(|t| format!("SELECT {}::pg_catalog.text AS k FROM {t}", ident(column)))
+                .collect::<Vec<_>>()
+                .join(" UNION ")
+        }
     };
     let sql = match role {
         Role::Source => pick(&reg.key),
         Role::Relation { contact_column } => pick(contact_column),
-        Role::Lookup { via_column, target_key } => {
-            let targets: Vec<String> = tables.iter().map(|t| format!("SELECT {} FROM {t}", ident(target_key))).collect();
-            format!(
-                "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{} IN ({})",
-                ident(&reg.key),
-                catalog::qualified_name(reg.relid),
-                ident(via_column),
-                targets.join(" UNION ")
-            )
-        }
+        Role::Lookup { via_column, target_key } => format!(
+            "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{}::pg_catalog.text IN ({})",
+            ident(&reg.key),
+            catalog::qualified_name(reg.relid),
+            ident(via_column),
+            pick(target_key)
+        ),
     };
     Spi::connect(|client| {
         // SAFETY: registers this trigger's transition tables with this SPI
@@ -396,7 +415,7 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
             let summary = if tables.is_empty() {
                 apply(&targets, &reg, None)
             } else {
-                let keys = touched(trigdata, &reg, &role, tables);
+                let keys = touched(trigdata, &reg, &role, tables, &read_columns(source, table));
                 if keys.is_empty() {
                     continue;
                 }
@@ -492,17 +511,36 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
     .expect("removing maintenance triggers");
 }
 
-/// Records the tables a segment reads (its source and what the filter uses).
-pub fn set_reads(id: i64, source: pg_sys::Oid, tables: &[(String, String)]) {
+/// Records the tables and columns a segment reads (its source always).
+pub fn set_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, String)]) {
     Spi::run_with_args("DELETE FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()])
         .expect("clearing reads");
-    let names: Vec<String> = tables.iter().map(|(s, t)| crate::codegen::qualified(s, t)).collect();
+    let tables: Vec<String> = columns.iter().map(|(s, t, _)| crate::codegen::qualified(s, t)).collect();
+    let names: Vec<String> = columns.iter().map(|(_, _, c)| c.clone()).collect();
     Spi::run_with_args(
-        "INSERT INTO segments.segment_read (segment_id, relid)
-         SELECT $1, $2::pg_catalog.oid::pg_catalog.regclass
-         UNION
-         SELECT $1, pg_catalog.unnest($3::pg_catalog.text[])::pg_catalog.regclass",
-        &[id.into(), source.into(), names.into()],
+        "INSERT INTO segments.segment_read (segment_id, relid, columns)
+         SELECT $1, r, COALESCE(pg_catalog.array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}')
+           FROM (SELECT $2::pg_catalog.oid::pg_catalog.regclass AS r, NULL::pg_catalog.text AS c
+                 UNION ALL
+                 SELECT t::pg_catalog.regclass, c
+                   FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[])) AS x(t, c)) x
+          GROUP BY r",
+        &[id.into(), source.into(), tables.into(), names.into()],
     )
     .expect("recording reads");
+}
+
+/// The columns of `table` that active segments of `source` read.
+fn read_columns(source: pg_sys::Oid, table: pg_sys::Oid) -> Vec<String> {
+    Spi::get_one_with_args::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}')
+           FROM segments.segment_read r JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id,
+                pg_catalog.unnest(r.columns) c
+          WHERE d.source OPERATOR(pg_catalog.=) $1 AND r.relid OPERATOR(pg_catalog.=) $2
+            AND d.kind OPERATOR(pg_catalog.=) 'active'",
+        &[source.into(), table.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }

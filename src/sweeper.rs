@@ -26,9 +26,9 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"segments.sweep_database",
         c"Database whose segments the background worker sweeps.",
-        c"The worker connects to this database at start.",
+        c"The worker connects to this database when it starts (a change takes effect at its next start).",
         &SWEEP_DATABASE,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     // SAFETY: reading a backend global set by the postmaster.

@@ -521,3 +521,56 @@ impl Pred {
         out
     }
 }
+
+impl Pred {
+    /// `(schema, table, column)` of every column the predicate reads, the
+    /// columns that tie rows together included (relation contact columns,
+    /// lookup via and target keys), so that a write changing none of them
+    /// cannot change membership.
+    pub fn columns(&self, source: &crate::model::Table) -> Vec<(String, String, String)> {
+        type Out = Vec<(String, String, String)>;
+        fn add(t: &crate::model::Table, column: &str, out: &mut Out) {
+            let k = (t.schema.clone(), t.name.clone(), column.to_string());
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        fn operand(o: &Typed, scope: &crate::model::Table, source: &crate::model::Table, out: &mut Out) {
+            match &o.kind {
+                OperandKind::Column(c) => add(scope, &c.name, out),
+                OperandKind::LookupColumn { lookup, column } => {
+                    add(source, &lookup.via_column, out);
+                    add(&lookup.target, &lookup.target_key, out);
+                    add(&lookup.target, &column.name, out);
+                }
+                OperandKind::JsonPath { base, .. } => operand(base, scope, source, out),
+                OperandKind::Aggregate { relation, column, filter, .. } => {
+                    add(&relation.table, &relation.contact_column, out);
+                    if let Some(c) = column {
+                        add(&relation.table, &c.name, out);
+                    }
+                    if let Some(f) = filter {
+                        walk(f, &relation.table, source, out);
+                    }
+                }
+            }
+        }
+        fn walk(p: &Pred, scope: &crate::model::Table, source: &crate::model::Table, out: &mut Out) {
+            match p {
+                Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, scope, source, out)),
+                Pred::Not(x) => walk(x, scope, source, out),
+                Pred::Test { operand: o, .. } => operand(o, scope, source, out),
+                Pred::Exists { relation, filter, .. } => {
+                    add(&relation.table, &relation.contact_column, out);
+                    if let Some(f) = filter {
+                        walk(f, &relation.table, source, out);
+                    }
+                }
+                Pred::InSegment(_) => {}
+            }
+        }
+        let mut out = vec![];
+        walk(self, source, source, &mut out);
+        out
+    }
+}

@@ -89,7 +89,7 @@ struct Compiled {
     text: String,
     predicate: String,
     references: Vec<i64>,
-    tables: Vec<(String, String)>,
+    columns: Vec<(String, String, String)>,
 }
 
 /// Compiles a new definition as the caller, who must be able to read every
@@ -123,7 +123,7 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
         text: format::format(&expr),
         predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
         references,
-        tables,
+        columns: checked.pred.columns(&cat.source),
     }
 }
 
@@ -245,7 +245,7 @@ fn create(
         .expect("INSERT … RETURNING gives the id");
         if let Some(c) = &compiled {
             set_dependencies(id, &c.references);
-            maintain::set_reads(id, rel, &c.tables);
+            maintain::set_reads(id, rel, &c.columns);
             fill(id, &c.predicate, &reg, false);
         }
         id
@@ -310,7 +310,7 @@ fn redefine_segment(name: &str, definition: &str) {
         )
         .expect("storing the definition");
         set_dependencies(seg.id, &compiled.references);
-        maintain::set_reads(seg.id, seg.source, &compiled.tables);
+        maintain::set_reads(seg.id, seg.source, &compiled.columns);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
     });
