@@ -181,6 +181,19 @@ DELETE FROM deals WHERE contact_id = 3;
 DELETE FROM contacts WHERE id = 3;
 SELECT count(*) AS "memberships of contact 3 after" FROM segments.members WHERE key = '3';
 
-\echo
-\echo 'Active segments are computed at creation and by segments.refresh_segment(name); keeping them'
-\echo 'exact on every write (triggers) is the next milestone, see the README.'
+\echo '==> active segments follow every write, in the same transaction'
+SELECT segments.is_member('Engaged readers', 7::bigint) AS "contact 7 engaged before",
+       segments.member_count('Engaged readers') AS "members before";
+DELETE FROM events WHERE contact_id = 7 AND name = 'email_clicked';
+INSERT INTO events (contact_id, name, at) SELECT 7, 'email_opened', now() - i * interval '1 day' FROM generate_series(1, 3) i;
+SELECT segments.is_member('Engaged readers', 7::bigint) AS "contact 7 engaged after 3 opens",
+       segments.member_count('Engaged readers') AS "members after",
+       segments.is_member('Engaged, not yet customers', 7::bigint) AS "and so in 'Engaged, not yet customers'";
+BEGIN;
+UPDATE companies SET country = 'DE' WHERE id IN (SELECT company_id FROM contacts WHERE id = 7);
+SELECT segments.segments_of(7::bigint) AS "segments of contact 7 inside a transaction that moved its company to DE";
+ROLLBACK;
+SELECT count(*) AS "segments of contact 7 after ROLLBACK" FROM segments.segments_of(7::bigint);
+\echo '==> refresh_due(): time-relative segments as time passes (cost follows the contacts that crossed)'
+SELECT segments.refresh_due() AS "memberships changed since creation";
+\echo '    (the background worker of this cluster runs it every 60 s: see segments.sweep_interval)'

@@ -6,25 +6,7 @@
 // SEGMENTS_SEED and SEGMENTS_ROUNDS change the seed and lengthen the run
 // (they reach the server as segments.test_seed / segments.test_rounds).
 
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::rng::Rng as Dice;
 
 const CRM: &str = r#"
 CREATE TABLE d_companies (id bigint PRIMARY KEY, country text, size int);
@@ -49,7 +31,7 @@ SELECT segments.register_lookup('company', 'd_contacts', 'company_id', 'd_compan
 "#;
 
 fn atom(d: &mut Dice, earlier: usize) -> String {
-    let n = d.below(20);
+    let n = d.below(20) as u64;
     let s = match d.below(24) {
         0 => format!("country = '{}'", d.pick(&["DE", "BR", "AT", ""])),
         1 => format!("country != '{}'", d.pick(&["DE", "BR"])),
@@ -74,7 +56,7 @@ fn atom(d: &mut Dice, earlier: usize) -> String {
         20 => format!("SUM deals.amount > {}", n * 40),
         21 => format!("ANY deals (stage = 'won' AND amount > {})", n * 20),
         22 => format!("MAX deals.amount >= {}", n * 25),
-        _ if earlier > 0 => format!("IN SEGMENT 'D{}'", d.below(earlier as u64)),
+        _ if earlier > 0 => format!("IN SEGMENT 'D{}'", d.below(earlier)),
         _ => "score IS NULL".into(),
     };
     if d.chance(15) {
@@ -100,8 +82,8 @@ fn definition(d: &mut Dice, earlier: usize, depth: u32) -> String {
 
 /// One random write statement.
 fn write(d: &mut Dice, next_id: &mut i64) -> String {
-    let c = 1 + d.below(70);
-    let c2 = 1 + d.below(70);
+    let c = 1 + d.below(70) as u64;
+    let c2 = 1 + d.below(70) as u64;
     match d.below(17) {
         0 => {
             *next_id += 1;

@@ -92,8 +92,11 @@ pub fn for_table(oid: pg_sys::Oid) -> Catalog {
 
 /// `"schema"."table"` of a relation, always qualified.
 pub fn qualified_name(oid: pg_sys::Oid) -> String {
-    let t = table(oid);
-    crate::codegen::qualified(&t.schema, &t.name)
+    let (schema, name) = latest(|| Spi::get_two_with_args::<String, String>(NAME, &[oid.into()]))
+        .ok()
+        .and_then(|(s, n)| s.zip(n))
+        .unwrap_or_default();
+    crate::codegen::qualified(&schema, &name)
 }
 
 /// A type's schema-qualified name, for DDL.

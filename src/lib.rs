@@ -34,6 +34,8 @@ mod testing;
 mod golden;
 #[cfg(test)]
 mod randomized;
+#[cfg(any(test, feature = "pg_test"))]
+mod rng;
 
 // The in-database tests live in pgrx-tests/ (one tier per directory);
 // `#[pg_schema]` needs an inline module, hence the include.

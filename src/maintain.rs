@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::{PgBuiltInOids, PgOid, PgSqlErrorCode};
 
 use crate::api::{compile_checked, fail};
 use crate::catalog::{self, Registered};
@@ -66,6 +67,34 @@ pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
     compiled(id, definition, reg).predicate
 }
 
+thread_local! {
+    /// Kept plans of the statements every write runs, by SQL text: planning
+    /// them again on every statement would cost more than running them.
+    /// PostgreSQL's plan cache re-validates them after DDL.
+    static PLANS: RefCell<HashMap<String, std::rc::Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+const KEPT_PLANS: usize = 1000;
+
+/// The kept plan of `sql`, prepared on first use.
+fn plan(client: &SpiClient<'_>, sql: &str, types: &[PgOid]) -> std::rc::Rc<OwnedPreparedStatement> {
+    if let Some(p) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
+        return p;
+    }
+    let kept = std::rc::Rc::new(client.prepare_mut(sql, types).expect("preparing a maintenance statement").keep());
+    PLANS.with(|p| {
+        let mut plans = p.borrow_mut();
+        if plans.len() >= KEPT_PLANS {
+            plans.clear();
+        }
+        plans.insert(sql.to_string(), kept.clone());
+    });
+    kept
+}
+
+const INT8: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT8OID);
+const TEXT_ARRAY: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
+
 /// Membership changes of one recompute.
 #[derive(Default)]
 pub struct Delta {
@@ -108,7 +137,8 @@ pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[Stri
     );
     let keys: Vec<String> = keys.map(<[String]>::to_vec).unwrap_or_default();
     Spi::connect_mut(|client| {
-        let rows = client.update(&sql, Some(1), &[id.into(), keys.into()]).expect("recomputing a segment");
+        let stmt = plan(client, &sql, &[INT8, TEXT_ARRAY]);
+        let rows = client.update(&*stmt, Some(1), &[id.into(), keys.into()]).expect("recomputing a segment");
         let row = rows.first();
         Delta {
             entered: row.get::<i64>(1).ok().flatten().unwrap_or(0),
@@ -120,25 +150,41 @@ pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[Stri
 /// Active segments of `source` that read `table` (all of them for None),
 /// then every active segment that references one of them, dependencies first.
 pub fn targets(source: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Vec<Target> {
-    let sql = "
-        WITH RECURSIVE hit(id, depth) AS (
-            SELECT d.id, 0 FROM segments.segment_def d
-             WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
-               AND ($2 IS NULL OR EXISTS (SELECT FROM segments.segment_read r
-                        WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2))
-            UNION ALL
-            SELECT x.segment_id, hit.depth OPERATOR(pg_catalog.+) 1
-              FROM segments.dependency x JOIN hit ON x.depends_on OPERATOR(pg_catalog.=) hit.id
-             WHERE hit.depth OPERATOR(pg_catalog.<) 1000)
-        SELECT d.id, d.name, d.definition, d.track_changes, d.shared
-          FROM (SELECT id, max(depth) AS depth FROM hit GROUP BY id) h
-          JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) h.id
-         WHERE d.kind OPERATOR(pg_catalog.=) 'active'
-         ORDER BY h.depth, d.id";
-    let table: Option<pg_sys::Oid> = table;
+    closure(
+        "SELECT d.id, 0 FROM segments.segment_def d
+          WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
+            AND ($2 IS NULL OR EXISTS (SELECT FROM segments.segment_read r
+                     WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2))",
+        &[source.into(), table.into()],
+    )
+}
+
+/// The active segments that reference segment `id`, directly or not,
+/// dependencies first.
+pub fn dependents(id: i64) -> Vec<Target> {
+    closure("SELECT segment_id, 1 FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) $1", &[id.into()])
+}
+
+/// The `seed` segments (rows of id and depth) and all the segments that
+/// reference them through `IN SEGMENT`, active ones only, each after the
+/// segments it references.
+fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
+    let sql = format!(
+        "WITH RECURSIVE hit(id, depth) AS (
+             {seed}
+             UNION ALL
+             SELECT x.segment_id, hit.depth OPERATOR(pg_catalog.+) 1
+               FROM segments.dependency x JOIN hit ON x.depends_on OPERATOR(pg_catalog.=) hit.id
+              WHERE hit.depth OPERATOR(pg_catalog.<) 1000)
+         SELECT d.id, d.name, d.definition, d.track_changes, d.shared
+           FROM (SELECT id, max(depth) AS depth FROM hit GROUP BY id) h
+           JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) h.id
+          WHERE d.kind OPERATOR(pg_catalog.=) 'active'
+          ORDER BY h.depth, d.id"
+    );
     Spi::connect(|client| {
         client
-            .select(sql, None, &[source.into(), table.into()])
+            .select(&sql, None, args)
             .expect("reading the segments to maintain")
             .map(|r| Target {
                 id: r.get(1).ok().flatten().unwrap_or_default(),
@@ -279,20 +325,16 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001.
 fn lock_contacts(reg: &Registered, keys: &[String]) {
+    let sql = format!(
+        "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
+          ORDER BY s.{k} FOR NO KEY UPDATE OF s",
+        catalog::qualified_name(reg.relid),
+        reg.key_type,
+        k = ident(&reg.key)
+    );
     Spi::connect_mut(|client| {
-        client
-            .update(
-                &format!(
-                    "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
-                      ORDER BY s.{k} FOR NO KEY UPDATE OF s",
-                    catalog::qualified_name(reg.relid),
-                    reg.key_type,
-                    k = ident(&reg.key)
-                ),
-                None,
-                &[keys.to_vec().into()],
-            )
-            .expect("locking contacts");
+        let stmt = plan(client, &sql, &[TEXT_ARRAY]);
+        client.update(&*stmt, None, &[keys.to_vec().into()]).expect("locking contacts");
     });
 }
 

@@ -5,28 +5,8 @@
 
 use crate::ast::*;
 use crate::error::{ErrorKind, Span};
+use crate::rng::Rng;
 use crate::{codegen, format, parser, testing, typecheck};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 fn seed() -> u64 {
     std::env::var("SEGMENTS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_5E65)

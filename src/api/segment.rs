@@ -153,35 +153,8 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// After a segment's membership changed, recomputes the active segments
 /// that depend on it, in dependency order.
 fn propagate(id: i64, reg: &Registered) {
-    let dependents: Vec<(i64, String, bool)> = Spi::connect(|client| {
-        client
-            .select(
-                "WITH RECURSIVE dep(id, depth) AS (
-                     SELECT segment_id, 1 FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) $1
-                     UNION ALL
-                     SELECT d.segment_id, dep.depth OPERATOR(pg_catalog.+) 1
-                       FROM segments.dependency d JOIN dep ON d.depends_on OPERATOR(pg_catalog.=) dep.id
-                      WHERE dep.depth OPERATOR(pg_catalog.<) 1000)
-                 SELECT s.id, s.definition, s.track_changes FROM (SELECT id, max(depth) AS depth FROM dep GROUP BY id) x
-                   JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) x.id
-                  WHERE s.kind OPERATOR(pg_catalog.=) 'active'
-                  ORDER BY x.depth, s.id",
-                None,
-                &[id.into()],
-            )
-            .expect("reading dependencies")
-            .map(|r| {
-                (
-                    r.get(1).ok().flatten().unwrap_or_default(),
-                    r.get(2).ok().flatten().unwrap_or_default(),
-                    r.get(3).ok().flatten().unwrap_or(false),
-                )
-            })
-            .collect()
-    });
-    for (dependent, definition, track) in dependents {
-        fill(dependent, &maintain::predicate(dependent, &definition, reg), reg, track);
-    }
+    let summary = maintain::apply(&maintain::dependents(id), reg, None);
+    maintain::notify(reg.relid, summary);
 }
 
 fn set_dependencies(id: i64, references: &[i64]) {

@@ -2,14 +2,7 @@
 CREATE EXTENSION pg_segments;
 \pset null '(null)'
 
--- Reports the SQLSTATE and message a statement fails with.
-CREATE FUNCTION fails(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i tests/pg_regress/sql/helpers.psql
 
 CREATE TABLE contacts (
   id bigint PRIMARY KEY, email text, country text, score int, is_vip boolean NOT NULL DEFAULT false,

@@ -16,13 +16,7 @@ CREATE SCHEMA perm;
 GRANT USAGE ON SCHEMA perm TO PUBLIC;
 SET search_path = perm, public;
 
-CREATE FUNCTION perm.fails(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i tests/pg_regress/sql/helpers.psql
 
 CREATE TABLE perm.contacts (id int PRIMARY KEY, country text);
 INSERT INTO perm.contacts SELECT i, (ARRAY['DE', 'BR'])[1 + i % 2] FROM generate_series(1, 10) AS i;

@@ -6,13 +6,7 @@ CREATE SCHEMA crm;
 SET search_path = crm, public;
 \pset null '(null)'
 
-CREATE FUNCTION fails(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i tests/pg_regress/sql/helpers.psql
 
 CREATE TABLE companies (id bigint PRIMARY KEY, name text, country text);
 INSERT INTO companies VALUES (1, 'ACME', 'DE'), (2, 'Globex', 'BR'), (3, 'Initech', 'AT');
