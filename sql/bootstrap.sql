@@ -59,7 +59,8 @@ CREATE INDEX dependency_depends_on ON segments.dependency (depends_on);
 
 -- Member counts as append-only deltas: writers never update a shared counter
 -- row, so writers on different contacts never wait for each other. Deltas are
--- folded with SKIP LOCKED, which never waits either.
+-- folded with SKIP LOCKED, which never waits either. Every statement that
+-- writes a membership table inserts its delta in the same statement.
 CREATE TABLE segments.count_delta (
     segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
     delta      bigint NOT NULL
@@ -109,26 +110,6 @@ GRANT USAGE ON SCHEMA segments TO PUBLIC;
 GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.segment_def,
                 segments.dependency, segments.count_delta TO PUBLIC;
 
--- Keeps count_delta in step with every write to a membership table, whatever
--- its path (API, contact deletion, cascade). Deltas for a segment being
--- dropped are skipped: its catalog row is already gone.
-CREATE FUNCTION segments.count_members() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        INSERT INTO segments.count_delta (segment_id, delta)
-        SELECT n.segment_id, pg_catalog.count(*) FROM new_rows n
-         WHERE EXISTS (SELECT FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) n.segment_id)
-         GROUP BY n.segment_id;
-    ELSE
-        INSERT INTO segments.count_delta (segment_id, delta)
-        SELECT o.segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM old_rows o
-         WHERE EXISTS (SELECT FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) o.segment_id)
-         GROUP BY o.segment_id;
-    END IF;
-    RETURN NULL;
-END $$;
-
 -- Folds a segment's deltas into one row. SKIP LOCKED: rows another
 -- transaction is folding are left for later, so this never waits.
 CREATE FUNCTION segments.fold_count(segment bigint) RETURNS void
@@ -156,10 +137,17 @@ DECLARE
     key_column text := TG_ARGV[1];
 BEGIN
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
-        EXECUTE pg_catalog.format('DELETE FROM %s', membership);
+        EXECUTE pg_catalog.format(
+            'WITH gone AS (DELETE FROM %s RETURNING segment_id)
+             INSERT INTO segments.count_delta (segment_id, delta)
+             SELECT segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM gone GROUP BY segment_id',
+            membership);
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         EXECUTE pg_catalog.format(
-            'DELETE FROM %s AS m USING old_rows AS o WHERE m.%I OPERATOR(pg_catalog.=) o.%I',
+            'WITH gone AS (DELETE FROM %s AS m USING old_rows AS o WHERE m.%I OPERATOR(pg_catalog.=) o.%I
+                           RETURNING m.segment_id)
+             INSERT INTO segments.count_delta (segment_id, delta)
+             SELECT segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM gone GROUP BY segment_id',
             membership, key_column, key_column);
     END IF;
     RETURN NULL;
@@ -174,8 +162,7 @@ BEGIN
     USING NEW, OLD;
     RETURN NULL;
 END $$;
-REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.count_members(),
-                       segments.fold_count(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.fold_count(bigint) FROM PUBLIC;
 
 -- Which tables, and which of their columns, each segment's filter reads (the
 -- source, relations, lookup targets): a write to one of them recomputes only

@@ -115,6 +115,8 @@ pub fn type_name(oid: pg_sys::Oid) -> String {
 /// A registered source, as `segments.source` records it.
 pub struct Registered {
     pub relid: pg_sys::Oid,
+    /// The source table, `"schema"."table"`.
+    pub source: String,
     pub key: String,
     /// The key's SQL type, schema-qualified (for casts of key parameters).
     pub key_type: String,
@@ -132,8 +134,11 @@ impl Registered {
 const REGISTERED: &str = "
 SELECT s.key_column::text,
        pg_catalog.format('%I.%I', tn.nspname, t.typname),
-       mn.nspname::text, m.relname::text
+       mn.nspname::text, m.relname::text,
+       sn.nspname::text, sc.relname::text
   FROM segments.source s
+  JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) s.relid
+  JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
   JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) s.key_type
   JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
   JOIN pg_catalog.pg_class m ON m.oid OPERATOR(pg_catalog.=) s.membership
@@ -148,6 +153,7 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
             let get = |i: usize| row.get::<String>(i).ok().flatten();
             Some(Registered {
                 relid,
+                source: crate::codegen::qualified(&get(5)?, &get(6)?),
                 key: get(1)?,
                 key_type: get(2)?,
                 membership_schema: get(3)?,

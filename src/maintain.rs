@@ -11,8 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
-use pgrx::{PgBuiltInOids, PgOid, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 
 use crate::api::{compile_checked, fail};
 use crate::catalog::{self, Registered};
@@ -68,32 +67,77 @@ pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
 }
 
 thread_local! {
-    /// Kept plans of the statements every write runs, by SQL text: planning
-    /// them again on every statement would cost more than running them.
-    /// PostgreSQL's plan cache re-validates them after DDL.
-    static PLANS: RefCell<HashMap<String, std::rc::Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Kept generic plans of the statements every write runs, by SQL text.
+    /// Generic, because the plan cache would otherwise keep re-planning them
+    /// (custom plans for each key array), which cost several times more than
+    /// running them. PostgreSQL's plan cache re-validates them after DDL.
+    static PLANS: RefCell<HashMap<String, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
 }
 
 const KEPT_PLANS: usize = 1000;
 
-/// The kept plan of `sql`, prepared on first use.
-fn plan(client: &SpiClient<'_>, sql: &str, types: &[PgOid]) -> std::rc::Rc<OwnedPreparedStatement> {
-    if let Some(p) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
-        return p;
-    }
-    let kept = std::rc::Rc::new(client.prepare_mut(sql, types).expect("preparing a maintenance statement").keep());
-    PLANS.with(|p| {
-        let mut plans = p.borrow_mut();
-        if plans.len() >= KEPT_PLANS {
-            plans.clear();
-        }
-        plans.insert(sql.to_string(), kept.clone());
+/// Runs `sql` with a kept generic plan; the caller reads `SPI_tuptable`.
+/// Must run inside an SPI connection (`Spi::connect_mut`).
+fn run_kept(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
+    let cached = PLANS.with(|p| p.borrow().get(sql).copied());
+    let plan = cached.unwrap_or_else(|| {
+        let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
+        let mut types = types.to_vec();
+        // SAFETY: plain SPI calls inside a connected SPI context.
+        let plan = unsafe {
+            let plan = pg_sys::SPI_prepare_cursor(
+                text.as_ptr(),
+                types.len() as i32,
+                types.as_mut_ptr(),
+                pg_sys::CURSOR_OPT_GENERIC_PLAN as i32,
+            );
+            if plan.is_null() || pg_sys::SPI_keepplan(plan) != 0 {
+                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("could not prepare: {sql}"));
+            }
+            plan
+        };
+        PLANS.with(|p| {
+            let mut plans = p.borrow_mut();
+            if plans.len() >= KEPT_PLANS {
+                // SAFETY: plans kept by this backend, no longer referenced.
+                plans.drain().for_each(|(_, old)| unsafe {
+                    pg_sys::SPI_freeplan(old);
+                });
+            }
+            plans.insert(sql.to_string(), plan);
+        });
+        plan
     });
-    kept
+    let mut values = args.to_vec();
+    let nulls = vec![b' ' as std::ffi::c_char; args.len()];
+    // SAFETY: arguments match the plan's parameter types.
+    let rc = unsafe { pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), false, 0) };
+    if rc < 0 {
+        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("SPI_execute_plan failed ({rc}): {sql}"));
+    }
 }
 
-const INT8: PgOid = PgOid::BuiltIn(PgBuiltInOids::INT8OID);
-const TEXT_ARRAY: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
+/// Column `n` (1-based) of every row of the last kept statement's result.
+fn result_column<T: FromDatum>(n: i32) -> Vec<Option<T>> {
+    // SAFETY: reads the result of the statement just run in this SPI context.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return vec![];
+        }
+        (0..(*table).numvals as usize)
+            .map(|i| {
+                let mut isnull = false;
+                let datum = pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, n, &mut isnull);
+                T::from_datum(datum, isnull)
+            })
+            .collect()
+    }
+}
+
+fn text_array(keys: &[String]) -> pg_sys::Datum {
+    keys.to_vec().into_datum().expect("a text[] datum")
+}
 
 /// Membership changes of one recompute.
 #[derive(Default)]
@@ -108,7 +152,7 @@ pub struct Delta {
 pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[String]>, track: bool) -> Delta {
     let key = ident(&reg.key);
     let membership = reg.membership();
-    let source = catalog::qualified_name(reg.relid);
+    let source = &reg.source;
     let (in_keys, in_keys_m) = match keys {
         Some(_) => (
             format!(" AND s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{}[])", reg.key_type),
@@ -132,17 +176,19 @@ pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[Stri
                          AND NOT EXISTS (SELECT FROM want w WHERE w.{key} OPERATOR(pg_catalog.=) m.{key})
                        RETURNING m.{key}),
               added AS (INSERT INTO {membership} (segment_id, {key}) SELECT $1, w.{key} FROM want w
-                        ON CONFLICT DO NOTHING RETURNING {key}){log}
-         SELECT (SELECT pg_catalog.count(*) FROM added), (SELECT pg_catalog.count(*) FROM gone)"
+                        ON CONFLICT DO NOTHING RETURNING {key}),
+              n AS (SELECT (SELECT pg_catalog.count(*) FROM added) AS entered, (SELECT pg_catalog.count(*) FROM gone) AS left_),
+              counted AS (INSERT INTO segments.count_delta (segment_id, delta)
+                          SELECT $1, entered OPERATOR(pg_catalog.-) left_ FROM n
+                           WHERE entered OPERATOR(pg_catalog.<>) left_){log}
+         SELECT entered, left_ FROM n"
     );
     let keys: Vec<String> = keys.map(<[String]>::to_vec).unwrap_or_default();
-    Spi::connect_mut(|client| {
-        let stmt = plan(client, &sql, &[INT8, TEXT_ARRAY]);
-        let rows = client.update(&*stmt, Some(1), &[id.into(), keys.into()]).expect("recomputing a segment");
-        let row = rows.first();
+    Spi::connect_mut(|_| {
+        run_kept(&sql, &[pg_sys::INT8OID, pg_sys::TEXTARRAYOID], &[pg_sys::Datum::from(id), text_array(&keys)]);
         Delta {
-            entered: row.get::<i64>(1).ok().flatten().unwrap_or(0),
-            left: row.get::<i64>(2).ok().flatten().unwrap_or(0),
+            entered: result_column::<i64>(1).first().copied().flatten().unwrap_or(0),
+            left: result_column::<i64>(2).first().copied().flatten().unwrap_or(0),
         }
     })
 }
@@ -328,14 +374,88 @@ fn lock_contacts(reg: &Registered, keys: &[String]) {
     let sql = format!(
         "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
           ORDER BY s.{k} FOR NO KEY UPDATE OF s",
-        catalog::qualified_name(reg.relid),
+        reg.source,
         reg.key_type,
         k = ident(&reg.key)
     );
-    Spi::connect_mut(|client| {
-        let stmt = plan(client, &sql, &[TEXT_ARRAY]);
-        client.update(&*stmt, None, &[keys.to_vec().into()]).expect("locking contacts");
-    });
+    Spi::connect_mut(|_| run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)]));
+}
+
+/// What the trigger of one table needs for one source it feeds.
+struct Entry {
+    role: Role,
+    reg: Registered,
+    /// Active segments to recompute, dependencies first.
+    targets: Vec<Target>,
+    /// Columns of the table those segments read.
+    read: Vec<String>,
+}
+
+thread_local! {
+    /// Per table: the entries its trigger works with. Built on first use and
+    /// dropped whenever the segment catalog changes (see `catalog_changed`).
+    static CONTEXTS: RefCell<HashMap<pg_sys::Oid, std::rc::Rc<Vec<Entry>>>> = RefCell::new(HashMap::new());
+    /// The oid of segments.segment_def, whose relcache invalidation says
+    /// "the catalog changed"; and whether the callback is registered.
+    static CATALOG_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::Oid::INVALID) };
+    static CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Relcache callback: forgets everything cached about the segment catalog
+/// when segments.segment_def is invalidated (or everything is).
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let catalog = CATALOG_OID.with(|c| c.get());
+    if relid == pg_sys::Oid::INVALID || (relid == catalog && catalog != pg_sys::Oid::INVALID) {
+        CONTEXTS.with(|c| c.borrow_mut().clear());
+        COMPILED.with(|c| c.borrow_mut().clear());
+        // The table may have been dropped with the extension: look it (and
+        // the extension's owner) up again next time.
+        CATALOG_OID.with(|c| c.set(pg_sys::Oid::INVALID));
+        crate::privilege::forget_owner();
+    }
+}
+
+fn catalog_oid() -> pg_sys::Oid {
+    let known = CATALOG_OID.with(|c| c.get());
+    if known != pg_sys::Oid::INVALID {
+        return known;
+    }
+    let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'segments.segment_def'::pg_catalog.regclass::pg_catalog.oid")
+        .ok()
+        .flatten()
+        .unwrap_or(pg_sys::Oid::INVALID);
+    CATALOG_OID.with(|c| c.set(oid));
+    if !CALLBACK.with(|c| c.replace(true)) {
+        // SAFETY: registers a plain function for the backend's lifetime, once.
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0usize)) };
+    }
+    oid
+}
+
+/// Tells every backend (this one at its next command) that the segment
+/// catalog changed, through a relcache invalidation of segments.segment_def
+/// sent at commit. Every API function that changes the catalog calls it.
+pub fn catalog_changed() {
+    let oid = catalog_oid();
+    // SAFETY: queues an invalidation message for an existing relation.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+}
+
+fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Entry>> {
+    catalog_oid();
+    if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
+        return c;
+    }
+    let entries: Vec<Entry> = roles(table)
+        .into_iter()
+        .filter_map(|(source, role)| {
+            let reg = catalog::registered(source)?;
+            Some(Entry { targets: targets(source, Some(table)), read: read_columns(source, table), role, reg })
+        })
+        .collect();
+    let entries = std::rc::Rc::new(entries);
+    CONTEXTS.with(|c| c.borrow_mut().insert(table, entries.clone()));
+    entries
 }
 
 /// How a table relates to a source.
@@ -414,20 +534,18 @@ fn touched(
         Role::Lookup { via_column, target_key } => format!(
             "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{}::pg_catalog.text IN ({})",
             ident(&reg.key),
-            catalog::qualified_name(reg.relid),
+            reg.source,
             ident(via_column),
             pick(target_key)
         ),
     };
-    Spi::connect(|client| {
+    let sql = format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL");
+    Spi::connect_mut(|_| {
         // SAFETY: registers this trigger's transition tables with this SPI
         // connection, the one the query below runs in.
         unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
-        client
-            .select(&format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL"), None, &[])
-            .expect("reading the transition tables")
-            .filter_map(|r| r.get::<String>(1).ok().flatten())
-            .collect()
+        run_kept(&sql, &[], &[]);
+        result_column::<String>(1).into_iter().flatten().collect()
     })
 }
 
@@ -443,28 +561,26 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
         _ => &[],
     };
     as_owner(|| {
-        for (source, role) in roles(table) {
-            let Some(reg) = catalog::registered(source) else { continue };
+        for e in context(table).iter() {
             // Contacts deleted from the source left every segment already
             // (segments.forget_contacts); a truncated source too.
-            if matches!(role, Role::Source) && op != pg_sys::TRIGGER_EVENT_INSERT && op != pg_sys::TRIGGER_EVENT_UPDATE {
+            if matches!(e.role, Role::Source) && op != pg_sys::TRIGGER_EVENT_INSERT && op != pg_sys::TRIGGER_EVENT_UPDATE {
                 continue;
             }
-            let targets = targets(source, Some(table));
-            if targets.is_empty() {
+            if e.targets.is_empty() {
                 continue;
             }
             let summary = if tables.is_empty() {
-                apply(&targets, &reg, None)
+                apply(&e.targets, &e.reg, None)
             } else {
-                let keys = touched(trigdata, &reg, &role, tables, &read_columns(source, table));
+                let keys = touched(trigdata, &e.reg, &e.role, tables, &e.read);
                 if keys.is_empty() {
                     continue;
                 }
-                lock_contacts(&reg, &keys);
-                apply(&targets, &reg, Some(&keys))
+                lock_contacts(&e.reg, &keys);
+                apply(&e.targets, &e.reg, Some(&keys))
             };
-            notify(source, summary);
+            notify(e.reg.relid, summary);
         }
     });
 }

@@ -11,14 +11,34 @@ use pgrx::PgSqlErrorCode;
 
 use crate::api::fail;
 
-/// Runs `f` as the extension owner, in a security-restricted context.
-pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
+thread_local! {
+    /// The extension owner, looked up once per backend and forgotten when
+    /// the segment catalog is invalidated (e.g. the extension was dropped).
+    static OWNER: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::Oid::INVALID) };
+}
+
+pub fn forget_owner() {
+    OWNER.with(|o| o.set(pg_sys::Oid::INVALID));
+}
+
+fn extension_owner() -> pg_sys::Oid {
+    let known = OWNER.with(|o| o.get());
+    if known != pg_sys::Oid::INVALID {
+        return known;
+    }
     let owner = Spi::get_one::<pg_sys::Oid>(
         "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_segments'",
     )
     .ok()
     .flatten()
     .unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, "extension pg_segments is not installed".into()));
+    OWNER.with(|o| o.set(owner));
+    owner
+}
+
+/// Runs `f` as the extension owner, in a security-restricted context.
+pub fn as_owner<R>(f: impl FnOnce() -> R) -> R {
+    let owner = extension_owner();
     let mut saved_user = pg_sys::Oid::INVALID;
     let mut saved_context: i32 = 0;
     // SAFETY: plain reads and writes of the backend's current user; restored

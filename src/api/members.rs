@@ -32,8 +32,11 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                      INSERT INTO {membership} (segment_id, {key})
                      SELECT $1, s.{key} FROM {source} s
                       WHERE s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[])
-                     ON CONFLICT DO NOTHING RETURNING 1)
-                 SELECT pg_catalog.count(*) FROM added",
+                     ON CONFLICT DO NOTHING RETURNING 1),
+                 n AS (SELECT pg_catalog.count(*) AS n FROM added),
+                 counted AS (INSERT INTO segments.count_delta (segment_id, delta)
+                             SELECT $1, n FROM n WHERE n OPERATOR(pg_catalog.>) 0)
+                 SELECT n FROM n",
                 membership = reg.membership(),
                 source = catalog::qualified_name(reg.relid),
                 typ = reg.key_type,
@@ -54,8 +57,11 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
             &format!(
                 "WITH gone AS (
                      DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
-                        AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[]) RETURNING 1)
-                 SELECT pg_catalog.count(*) FROM gone",
+                        AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[]) RETURNING 1),
+                 n AS (SELECT pg_catalog.count(*) AS n FROM gone),
+                 counted AS (INSERT INTO segments.count_delta (segment_id, delta)
+                             SELECT $1, OPERATOR(pg_catalog.-) n FROM n WHERE n OPERATOR(pg_catalog.>) 0)
+                 SELECT n FROM n",
                 membership = reg.membership(),
                 typ = reg.key_type,
             ),

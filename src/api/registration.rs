@@ -189,10 +189,6 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
              ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY visible ON {membership} FOR SELECT USING (segments.can_see_segment(segment_id));
              GRANT SELECT ON {membership} TO PUBLIC;
-             CREATE TRIGGER count_inserted AFTER INSERT ON {membership} REFERENCING NEW TABLE AS new_rows
-                 FOR EACH STATEMENT EXECUTE FUNCTION segments.count_members();
-             CREATE TRIGGER count_deleted AFTER DELETE ON {membership} REFERENCING OLD TABLE AS old_rows
-                 FOR EACH STATEMENT EXECUTE FUNCTION segments.count_members();
              CREATE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
                  FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
              CREATE TRIGGER segments_forget_truncated AFTER TRUNCATE ON {source_sql}
@@ -214,6 +210,7 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
         .expect("recording the source");
         rebuild_members_view();
         maintain::install_triggers(rel);
+        maintain::catalog_changed();
     });
 }
 
@@ -273,6 +270,7 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         for t in &tables {
             maintain::remove_unused_triggers(*t);
         }
+        maintain::catalog_changed();
     });
 }
 
@@ -335,6 +333,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
         )
         .expect("recording the relation");
         maintain::install_triggers(relation.oid());
+        maintain::catalog_changed();
     });
 }
 
@@ -389,5 +388,6 @@ fn register_lookup(
         )
         .expect("recording the lookup");
         maintain::install_triggers(target.oid());
+        maintain::catalog_changed();
     });
 }

@@ -137,14 +137,20 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
     .unwrap_or(pg_sys::Oid::INVALID)
 }
 
-/// Recomputes a segment for every contact and records the refresh. Runs as
-/// the owner. A new segment's first fill is not logged as changes.
+/// Recomputes a segment for every contact, records the refresh, and sets its
+/// count from the membership just computed (a repair, like the recompute).
+/// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
     maintain::recompute(id, predicate, reg, None, track);
     Spi::run_with_args(
-        "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
-          WHERE id OPERATOR(pg_catalog.=) $1;
-         SELECT segments.fold_count($1)",
+        &format!(
+            "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
+              WHERE id OPERATOR(pg_catalog.=) $1;
+             DELETE FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1;
+             INSERT INTO segments.count_delta (segment_id, delta)
+             SELECT $1, pg_catalog.count(*) FROM {} WHERE segment_id OPERATOR(pg_catalog.=) $1",
+            reg.membership()
+        ),
         &[id.into()],
     )
     .expect("recording the refresh");
@@ -221,6 +227,7 @@ fn create(
             maintain::set_reads(id, rel, &c.columns);
             fill(id, &c.predicate, &reg, false);
         }
+        maintain::catalog_changed();
         id
     })
 }
@@ -286,6 +293,7 @@ fn redefine_segment(name: &str, definition: &str) {
         maintain::set_reads(seg.id, seg.source, &compiled.columns);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
+        maintain::catalog_changed();
     });
 }
 
@@ -323,6 +331,7 @@ fn rename_segment(name: &str, new_name: &str) {
             )
             .expect("rewriting a dependent definition");
         }
+        maintain::catalog_changed();
     });
 }
 
@@ -381,6 +390,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
             &[ids.into()],
         )
         .expect("dropping the segment");
+        maintain::catalog_changed();
     });
 }
 
@@ -422,6 +432,7 @@ fn freeze_segment(name: &str) {
             &[seg.id.into()],
         )
         .expect("freezing");
+        maintain::catalog_changed();
     });
 }
 
