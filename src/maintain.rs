@@ -387,8 +387,6 @@ struct Entry {
     reg: Registered,
     /// Active segments to recompute, dependencies first.
     targets: Vec<Target>,
-    /// Columns of the table those segments read.
-    read: Vec<String>,
 }
 
 thread_local! {
@@ -408,6 +406,8 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
     if relid == pg_sys::Oid::INVALID || (relid == catalog && catalog != pg_sys::Oid::INVALID) {
         CONTEXTS.with(|c| c.borrow_mut().clear());
         COMPILED.with(|c| c.borrow_mut().clear());
+        // Collected rows index into the contexts just dropped.
+        UPDATED.with(|u| u.borrow_mut().clear());
         // The table may have been dropped with the extension: look it (and
         // the extension's owner) up again next time.
         CATALOG_OID.with(|c| c.set(pg_sys::Oid::INVALID));
@@ -450,7 +450,7 @@ fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Entry>> {
         .into_iter()
         .filter_map(|(source, role)| {
             let reg = catalog::registered(source)?;
-            Some(Entry { targets: targets(source, Some(table)), read: read_columns(source, table), role, reg })
+            Some(Entry { targets: targets(source, Some(table)), role, reg })
         })
         .collect();
     let entries = std::rc::Rc::new(entries);
@@ -497,37 +497,10 @@ fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
     })
 }
 
-/// The contact keys (as text) a statement touched, from its transition
-/// tables. For an UPDATE, only rows whose identifying column or one of the
-/// `read` columns changed count: the symmetric difference of old and new rows
-/// projected on those columns (no pairing of rows needed, so it works for
-/// relation tables too). An UPDATE of columns no segment reads touches none.
-fn touched(
-    trigdata: *mut pg_sys::TriggerData,
-    reg: &Registered,
-    role: &Role,
-    tables: &[&str],
-    read: &[String],
-) -> Vec<String> {
-    let pick = |column: &str| -> String {
-        if let [old, new] = tables {
-            let projection: Vec<String> = std::iter::once(column)
-                .chain(read.iter().map(String::as_str).filter(|c| *c != column))
-                .map(|c| format!("{}::pg_catalog.text", ident(c)))
-                .collect();
-            let p = projection.join(", ");
-            format!(
-                "SELECT k FROM ((SELECT {p} FROM {old} EXCEPT SELECT {p} FROM {new})
-                                UNION (SELECT {p} FROM {new} EXCEPT SELECT {p} FROM {old})) AS changed(k)"
-            )
-        } else {
-            tables
-                .iter()
-                .map(|t| format!("SELECT {}::pg_catalog.text AS k FROM {t}", ident(column)))
-                .collect::<Vec<_>>()
-                .join(" UNION ")
-        }
-    };
+/// The contact keys (as text) an INSERT or DELETE touched, from its
+/// transition table.
+fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, table: &str) -> Vec<String> {
+    let pick = |column: &str| format!("SELECT {}::pg_catalog.text AS k FROM {table}", ident(column));
     let sql = match role {
         Role::Source => pick(&reg.key),
         Role::Relation { contact_column } => pick(contact_column),
@@ -549,38 +522,122 @@ fn touched(
     })
 }
 
-/// The statement trigger behind every registered table.
+impl Role {
+    /// The column of the table that says which contact (or lookup row) a
+    /// row belongs to.
+    fn column<'a>(&'a self, reg: &'a Registered) -> &'a str {
+        match self {
+            Role::Source => &reg.key,
+            Role::Relation { contact_column } => contact_column,
+            Role::Lookup { target_key, .. } => target_key,
+        }
+    }
+}
+
+thread_local! {
+    /// Per table, the (context entry, identifying value) pairs of the rows
+    /// an UPDATE changed in a column some segment reads, collected by the row
+    /// trigger and consumed by the statement trigger.
+    static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<(usize, String)>>> = RefCell::new(HashMap::new());
+}
+
+/// Row trigger of UPDATE, fired only when its WHEN clause saw a read column
+/// change: remembers the old and new identifying values.
+fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
+    // SAFETY: called by the trigger manager with valid trigger data for an
+    // AFTER UPDATE row trigger: both tuples are set.
+    let (table, desc, old, new) = unsafe {
+        let rel = (*trigdata).tg_relation;
+        ((*rel).rd_id, (*rel).rd_att, (*trigdata).tg_trigtuple, (*trigdata).tg_newtuple)
+    };
+    let entries = as_owner(|| context(table));
+    let mut seen = vec![];
+    for (i, e) in entries.iter().enumerate() {
+        if e.targets.is_empty() {
+            continue;
+        }
+        let column = std::ffi::CString::new(e.role.column(&e.reg)).expect("no NUL in names");
+        // SAFETY: reading attributes of the trigger's tuples by name.
+        unsafe {
+            let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
+            for tuple in [old, new] {
+                let value = pg_sys::SPI_getvalue(tuple, desc, n);
+                if !value.is_null() {
+                    seen.push((i, std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned()));
+                    pg_sys::pfree(value.cast());
+                }
+            }
+        }
+    }
+    UPDATED.with(|u| u.borrow_mut().entry(table).or_default().extend(seen));
+}
+
+/// Contacts pointing at lookup rows whose target key is in `values`.
+fn contacts_via(reg: &Registered, via_column: &str, values: &[String]) -> Vec<String> {
+    let sql = format!(
+        "SELECT s.{}::pg_catalog.text FROM {} s WHERE s.{}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)",
+        ident(&reg.key),
+        reg.source,
+        ident(via_column)
+    );
+    Spi::connect_mut(|_| {
+        run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(values)]);
+        result_column::<String>(1).into_iter().flatten().collect()
+    })
+}
+
+/// Recomputes entry `e` for the contacts `keys` and sends its notification.
+fn maintain_entry(e: &Entry, keys: Option<&[String]>) {
+    if let Some(keys) = keys {
+        if keys.is_empty() {
+            return;
+        }
+        lock_contacts(&e.reg, keys);
+    }
+    let summary = apply(&e.targets, &e.reg, keys);
+    notify(e.reg.relid, summary);
+}
+
+/// The statement triggers behind every registered table.
 fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     // SAFETY: called by the trigger manager with valid trigger data.
     let (table, event) = unsafe { ((*(*trigdata).tg_relation).rd_id, (*trigdata).tg_event) };
     let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
-    let tables: &[&str] = match op {
-        pg_sys::TRIGGER_EVENT_INSERT => &["new_rows"],
-        pg_sys::TRIGGER_EVENT_DELETE => &["old_rows"],
-        pg_sys::TRIGGER_EVENT_UPDATE => &["old_rows", "new_rows"],
-        _ => &[],
-    };
+    if op == pg_sys::TRIGGER_EVENT_UPDATE {
+        // Nothing collected: no read column changed, and nothing to do.
+        let Some(rows) = UPDATED.with(|u| u.borrow_mut().remove(&table)) else { return };
+        as_owner(|| {
+            for (i, e) in context(table).iter().enumerate() {
+                let mut values: Vec<String> = rows.iter().filter(|(j, _)| *j == i).map(|(_, v)| v.clone()).collect();
+                values.sort();
+                values.dedup();
+                if values.is_empty() || e.targets.is_empty() {
+                    continue;
+                }
+                let keys = match &e.role {
+                    Role::Lookup { via_column, .. } => contacts_via(&e.reg, via_column, &values),
+                    _ => values,
+                };
+                maintain_entry(e, Some(&keys));
+            }
+        });
+        return;
+    }
     as_owner(|| {
         for e in context(table).iter() {
-            // Contacts deleted from the source left every segment already
-            // (segments.forget_contacts); a truncated source too.
-            if matches!(e.role, Role::Source) && op != pg_sys::TRIGGER_EVENT_INSERT && op != pg_sys::TRIGGER_EVENT_UPDATE {
-                continue;
-            }
             if e.targets.is_empty() {
                 continue;
             }
-            let summary = if tables.is_empty() {
-                apply(&e.targets, &e.reg, None)
-            } else {
-                let keys = touched(trigdata, &e.reg, &e.role, tables, &e.read);
-                if keys.is_empty() {
-                    continue;
+            match op {
+                // Contacts deleted from the source, or a truncated source,
+                // left every segment already (segments.forget_contacts).
+                pg_sys::TRIGGER_EVENT_DELETE | pg_sys::TRIGGER_EVENT_TRUNCATE if matches!(e.role, Role::Source) => {}
+                pg_sys::TRIGGER_EVENT_TRUNCATE => maintain_entry(e, None),
+                _ => {
+                    let transition = if op == pg_sys::TRIGGER_EVENT_INSERT { "new_rows" } else { "old_rows" };
+                    maintain_entry(e, Some(&touched(trigdata, &e.reg, &e.role, transition)));
                 }
-                lock_contacts(&e.reg, &keys);
-                apply(&e.targets, &e.reg, Some(&keys))
-            };
-            notify(e.reg.relid, summary);
+            }
         }
     });
 }
@@ -604,7 +661,13 @@ pub unsafe extern "C-unwind" fn segments_maintain(fcinfo: pg_sys::FunctionCallIn
     if !is_trigger {
         fail(PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "segments.maintain() is a trigger".into());
     }
-    on_statement(context as *mut pg_sys::TriggerData);
+    let trigdata = context as *mut pg_sys::TriggerData;
+    // SAFETY: checked above that this is trigger data.
+    if unsafe { (*trigdata).tg_event } & pg_sys::TRIGGER_EVENT_ROW != 0 {
+        on_row_update(trigdata);
+    } else {
+        on_statement(trigdata);
+    }
     pg_sys::Datum::from(0usize)
 }
 
@@ -635,7 +698,7 @@ pub fn install_triggers(table: pg_sys::Oid) {
     Spi::run(&format!(
         "CREATE TRIGGER segments_maintain_insert AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
-         CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+         CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t}
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
          CREATE TRIGGER segments_maintain_delete AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
@@ -643,6 +706,62 @@ pub fn install_triggers(table: pg_sys::Oid) {
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();"
     ))
     .expect("installing maintenance triggers");
+}
+
+/// (Re)creates the row trigger that notices UPDATEs of `table` worth
+/// maintenance: its WHEN clause compares exactly the columns that identify a
+/// row's contact and the columns active segments read, so an UPDATE of any
+/// other column never calls a function. No active segment reads the table:
+/// no row trigger at all.
+pub fn sync_update_trigger(table: pg_sys::Oid) {
+    let columns = Spi::get_one_with_args::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}') FROM (
+             SELECT key_column::pg_catalog.text AS c FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1
+             UNION SELECT contact_column::pg_catalog.text FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1
+             UNION SELECT target_key::pg_catalog.text FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1
+             UNION SELECT pg_catalog.unnest(r.columns) FROM segments.segment_read r
+                     JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id
+                    WHERE r.relid OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active') x
+          WHERE EXISTS (SELECT FROM segments.segment_read r JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id
+                         WHERE r.relid OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active')",
+        &[table.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    let t = catalog::qualified_name(table);
+    if columns.is_empty() {
+        Spi::run(&format!("DROP TRIGGER IF EXISTS segments_maintain_update_row ON {t}")).expect("dropping the row trigger");
+        return;
+    }
+    // Compared as text: every type has a text form, not every type has `=`.
+    let changed: Vec<String> = columns
+        .iter()
+        .map(|c| format!("OLD.{c}::pg_catalog.text IS DISTINCT FROM NEW.{c}::pg_catalog.text", c = ident(c)))
+        .collect();
+    Spi::run(&format!(
+        "CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE ON {t}
+             FOR EACH ROW WHEN ({}) EXECUTE FUNCTION segments.maintain()",
+        changed.join(" OR ")
+    ))
+    .expect("installing the row trigger");
+}
+
+/// Re-syncs the UPDATE row triggers of every table `source` is registered with.
+pub fn sync_source(source: pg_sys::Oid) {
+    let tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT COALESCE(pg_catalog.array_agg(t), '{}') FROM (
+             SELECT $1 AS t
+             UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
+             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
+        &[source.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    for t in tables {
+        sync_update_trigger(t);
+    }
 }
 
 /// Removes the maintenance triggers from a table no registration uses any more.
@@ -657,12 +776,15 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
     .flatten()
     .unwrap_or(true);
     if used {
+        // Still registered for another source: its segments decide.
+        sync_update_trigger(table);
         return;
     }
     let t = catalog::qualified_name(table);
     Spi::run(&format!(
         "DROP TRIGGER IF EXISTS segments_maintain_insert ON {t};
          DROP TRIGGER IF EXISTS segments_maintain_update ON {t};
+         DROP TRIGGER IF EXISTS segments_maintain_update_row ON {t};
          DROP TRIGGER IF EXISTS segments_maintain_delete ON {t};
          DROP TRIGGER IF EXISTS segments_maintain_truncate ON {t};"
     ))
@@ -686,19 +808,4 @@ pub fn set_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, Strin
         &[id.into(), source.into(), tables.into(), names.into()],
     )
     .expect("recording reads");
-}
-
-/// The columns of `table` that active segments of `source` read.
-fn read_columns(source: pg_sys::Oid, table: pg_sys::Oid) -> Vec<String> {
-    Spi::get_one_with_args::<Vec<String>>(
-        "SELECT COALESCE(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}')
-           FROM segments.segment_read r JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id,
-                pg_catalog.unnest(r.columns) c
-          WHERE d.source OPERATOR(pg_catalog.=) $1 AND r.relid OPERATOR(pg_catalog.=) $2
-            AND d.kind OPERATOR(pg_catalog.=) 'active'",
-        &[source.into(), table.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default()
 }

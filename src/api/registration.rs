@@ -210,6 +210,7 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
         .expect("recording the source");
         rebuild_members_view();
         maintain::install_triggers(rel);
+        maintain::sync_source(rel);
         maintain::catalog_changed();
     });
 }
@@ -333,6 +334,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
         )
         .expect("recording the relation");
         maintain::install_triggers(relation.oid());
+        maintain::sync_source(src);
         maintain::catalog_changed();
     });
 }
@@ -388,6 +390,7 @@ fn register_lookup(
         )
         .expect("recording the lookup");
         maintain::install_triggers(target.oid());
+        maintain::sync_source(src);
         maintain::catalog_changed();
     });
 }

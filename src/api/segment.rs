@@ -227,6 +227,7 @@ fn create(
             maintain::set_reads(id, rel, &c.columns);
             fill(id, &c.predicate, &reg, false);
         }
+        maintain::sync_source(rel);
         maintain::catalog_changed();
         id
     })
@@ -293,6 +294,7 @@ fn redefine_segment(name: &str, definition: &str) {
         maintain::set_reads(seg.id, seg.source, &compiled.columns);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
+        maintain::sync_source(seg.source);
         maintain::catalog_changed();
     });
 }
@@ -390,6 +392,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
             &[ids.into()],
         )
         .expect("dropping the segment");
+        maintain::sync_source(seg.source);
         maintain::catalog_changed();
     });
 }
@@ -432,6 +435,7 @@ fn freeze_segment(name: &str) {
             &[seg.id.into()],
         )
         .expect("freezing");
+        maintain::sync_source(seg.source);
         maintain::catalog_changed();
     });
 }
