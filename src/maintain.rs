@@ -21,6 +21,8 @@ use crate::privilege::as_owner;
 /// An active segment to recompute, with what the recompute needs.
 pub struct Target {
     id: i64,
+    /// Dependency level: a segment comes after those it references.
+    depth: i32,
     name: String,
     definition: String,
     track_changes: bool,
@@ -139,57 +141,88 @@ fn text_array(keys: &[String]) -> pg_sys::Datum {
     keys.to_vec().into_datum().expect("a text[] datum")
 }
 
-/// Membership changes of one recompute.
-#[derive(Default)]
+/// Membership changes of one segment in a recompute.
+#[derive(Default, Clone, Copy)]
 pub struct Delta {
     pub entered: i64,
     pub left: i64,
 }
 
-/// Brings segment `id` to exactly what its predicate selects, for the
-/// contacts `keys` (text, cast to the key type) or for every contact.
-/// `entered_at` is kept for the contacts that stay. Runs as the owner.
-pub fn recompute(id: i64, predicate: &str, reg: &Registered, keys: Option<&[String]>, track: bool) -> Delta {
+/// A segment to bring up to date.
+pub struct Job {
+    pub id: i64,
+    pub predicate: String,
+    pub track: bool,
+}
+
+/// Brings the `jobs` to exactly what their predicates select, for the
+/// contacts `keys` (text, cast to the key type) or for every contact, in one
+/// statement: the jobs must not reference one another (one dependency
+/// level). `entered_at` is kept for the contacts that stay; counts and, for
+/// tracked segments, the change log are written by the same statement. Runs
+/// as the owner.
+pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> HashMap<i64, Delta> {
     let key = ident(&reg.key);
     let membership = reg.membership();
-    let source = &reg.source;
-    let (in_keys, in_keys_m) = match keys {
-        Some(_) => (
-            format!(" AND s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{}[])", reg.key_type),
-            format!(" AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{}[])", reg.key_type),
+    let (in_keys, in_keys_m, types, args) = match keys {
+        Some(k) => (
+            format!(" AND s.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
+            format!(" AND m.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
+            vec![pg_sys::TEXTARRAYOID],
+            vec![text_array(k)],
         ),
-        None => (String::new(), String::new()),
+        None => (String::new(), String::new(), vec![], vec![]),
     };
-    let log = if track {
+    let branches: Vec<String> = jobs
+        .iter()
+        .map(|j| {
+            format!(
+                "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM {} AS \"s\" WHERE ({}){in_keys}",
+                j.id, reg.source, j.predicate
+            )
+        })
+        .collect();
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+    let tracked: Vec<String> = jobs.iter().filter(|j| j.track).map(|j| j.id.to_string()).collect();
+    let log = if tracked.is_empty() {
+        String::new()
+    } else {
+        let t = format!("ANY (ARRAY[{}]::pg_catalog.int8[])", tracked.join(", "));
         format!(
             ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
-                 SELECT $1, k::pg_catalog.text, 'enter' FROM (SELECT {key} AS k FROM added) a
+                 SELECT segment_id, k::pg_catalog.text, 'enter' FROM added WHERE segment_id OPERATOR(pg_catalog.=) {t}
                  UNION ALL
-                 SELECT $1, k::pg_catalog.text, 'leave' FROM (SELECT {key} AS k FROM gone) g)"
+                 SELECT segment_id, k::pg_catalog.text, 'leave' FROM gone WHERE segment_id OPERATOR(pg_catalog.=) {t})"
         )
-    } else {
-        String::new()
     };
     let sql = format!(
-        "WITH want AS MATERIALIZED (SELECT s.{key} FROM {source} AS \"s\" WHERE ({predicate}){in_keys}),
-              gone AS (DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1{in_keys_m}
-                         AND NOT EXISTS (SELECT FROM want w WHERE w.{key} OPERATOR(pg_catalog.=) m.{key})
-                       RETURNING m.{key}),
-              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT $1, w.{key} FROM want w
-                        ON CONFLICT DO NOTHING RETURNING {key}),
-              n AS (SELECT (SELECT pg_catalog.count(*) FROM added) AS entered, (SELECT pg_catalog.count(*) FROM gone) AS left_),
+        "WITH want AS MATERIALIZED ({}),
+              gone AS (DELETE FROM {membership} m
+                        WHERE m.segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys_m}
+                          AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
+                                                               AND w.k OPERATOR(pg_catalog.=) m.{key})
+                       RETURNING m.segment_id, m.{key} AS k),
+              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
+                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
+              n AS (SELECT segment_id, pg_catalog.sum(e)::pg_catalog.int8 AS entered, pg_catalog.sum(l)::pg_catalog.int8 AS left_
+                      FROM (SELECT segment_id, 1 AS e, 0 AS l FROM added UNION ALL SELECT segment_id, 0, 1 FROM gone) x
+                     GROUP BY segment_id),
               counted AS (INSERT INTO segments.count_delta (segment_id, delta)
-                          SELECT $1, entered OPERATOR(pg_catalog.-) left_ FROM n
+                          SELECT segment_id, entered OPERATOR(pg_catalog.-) left_ FROM n
                            WHERE entered OPERATOR(pg_catalog.<>) left_){log}
-         SELECT entered, left_ FROM n"
+         SELECT segment_id, entered, left_ FROM n",
+        branches.join(" UNION ALL "),
+        ids.join(", ")
     );
-    let keys: Vec<String> = keys.map(<[String]>::to_vec).unwrap_or_default();
     Spi::connect_mut(|_| {
-        run_kept(&sql, &[pg_sys::INT8OID, pg_sys::TEXTARRAYOID], &[pg_sys::Datum::from(id), text_array(&keys)]);
-        Delta {
-            entered: result_column::<i64>(1).first().copied().flatten().unwrap_or(0),
-            left: result_column::<i64>(2).first().copied().flatten().unwrap_or(0),
-        }
+        run_kept(&sql, &types, &args);
+        let ids = result_column::<i64>(1);
+        let entered = result_column::<i64>(2);
+        let left = result_column::<i64>(3);
+        ids.into_iter()
+            .zip(entered.into_iter().zip(left))
+            .filter_map(|(id, (e, l))| Some((id?, Delta { entered: e.unwrap_or(0), left: l.unwrap_or(0) })))
+            .collect()
     })
 }
 
@@ -222,7 +255,7 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
              SELECT x.segment_id, hit.depth OPERATOR(pg_catalog.+) 1
                FROM segments.dependency x JOIN hit ON x.depends_on OPERATOR(pg_catalog.=) hit.id
               WHERE hit.depth OPERATOR(pg_catalog.<) 1000)
-         SELECT d.id, d.name, d.definition, d.track_changes, d.shared
+         SELECT d.id, d.name, d.definition, d.track_changes, d.shared, h.depth
            FROM (SELECT id, max(depth) AS depth FROM hit GROUP BY id) h
            JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) h.id
           WHERE d.kind OPERATOR(pg_catalog.=) 'active'
@@ -238,35 +271,44 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
                 definition: r.get(3).ok().flatten().unwrap_or_default(),
                 track_changes: r.get(4).ok().flatten().unwrap_or(false),
                 shared: r.get(5).ok().flatten().unwrap_or(true),
+                depth: r.get(6).ok().flatten().unwrap_or(0),
             })
             .collect()
     })
 }
 
-/// Recomputes `targets` for `keys` (None: every contact), returning the
-/// NOTIFY summary entries of the tracked, shared segments that changed.
-pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> Vec<String> {
-    targets.iter().filter_map(|t| apply_one(t, reg, keys).1).collect()
-}
-
-/// Recomputes one target: its membership changes and NOTIFY summary entry.
-fn apply_one(t: &Target, reg: &Registered, keys: Option<&[String]>) -> (Delta, Option<String>) {
-    let p = predicate(t.id, &t.definition, reg);
-    let d = recompute(t.id, &p, reg, keys, t.track_changes);
-    let changed = d.entered > 0 || d.left > 0;
-    if changed {
-        fold_sometimes(t.id);
+/// Recomputes `targets` (in dependency order) for `keys` (None: every
+/// contact), one statement per dependency level. Returns how many
+/// memberships changed and the NOTIFY entries of the tracked, shared
+/// segments that changed.
+pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> (i64, Vec<String>) {
+    let mut changed = 0;
+    let mut summary = vec![];
+    for level in targets.chunk_by(|a, b| a.depth == b.depth) {
+        let jobs: Vec<Job> = level
+            .iter()
+            .map(|t| Job { id: t.id, predicate: predicate(t.id, &t.definition, reg), track: t.track_changes })
+            .collect();
+        let deltas = recompute(&jobs, reg, keys);
+        for t in level {
+            let d = deltas.get(&t.id).copied().unwrap_or_default();
+            if d.entered == 0 && d.left == 0 {
+                continue;
+            }
+            changed += d.entered + d.left;
+            fold_sometimes(t.id);
+            if t.track_changes && t.shared {
+                summary.push(format!(
+                    "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
+                    t.id,
+                    serde_json::Value::String(t.name.clone()),
+                    d.entered,
+                    d.left
+                ));
+            }
+        }
     }
-    let entry = (t.track_changes && t.shared && changed).then(|| {
-        format!(
-            "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
-            t.id,
-            serde_json::Value::String(t.name.clone()),
-            d.entered,
-            d.left
-        )
-    });
-    (d, entry)
+    (changed, summary)
 }
 
 /// Brings every time-relative active segment up to date with the passing of
@@ -307,9 +349,9 @@ fn refresh_due() -> i64 {
                 keys.dedup();
                 if !keys.is_empty() {
                     lock_contacts(&reg, &keys);
-                    let (d, entry) = apply_one(&t, &reg, Some(&keys));
-                    changed += d.entered + d.left;
-                    summary.extend(entry);
+                    let (n, entries) = apply(std::slice::from_ref(&t), &reg, Some(&keys));
+                    changed += n;
+                    summary.extend(entries);
                 }
                 if sweep.is_some() {
                     Spi::run_with_args(
@@ -594,7 +636,7 @@ fn maintain_entry(e: &Entry, keys: Option<&[String]>) {
         }
         lock_contacts(&e.reg, keys);
     }
-    let summary = apply(&e.targets, &e.reg, keys);
+    let (_, summary) = apply(&e.targets, &e.reg, keys);
     notify(e.reg.relid, summary);
 }
 

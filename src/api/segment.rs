@@ -141,7 +141,7 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
 /// count from the membership just computed (a repair, like the recompute).
 /// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
-    maintain::recompute(id, predicate, reg, None, track);
+    maintain::recompute(&[maintain::Job { id, predicate: predicate.to_string(), track }], reg, None);
     Spi::run_with_args(
         &format!(
             "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
@@ -159,7 +159,7 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// After a segment's membership changed, recomputes the active segments
 /// that depend on it, in dependency order.
 fn propagate(id: i64, reg: &Registered) {
-    let summary = maintain::apply(&maintain::dependents(id), reg, None);
+    let (_, summary) = maintain::apply(&maintain::dependents(id), reg, None);
     maintain::notify(reg.relid, summary);
 }
 
