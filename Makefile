@@ -28,25 +28,25 @@ pgrx-test: deps
 
 # pg_regress and pg_isolation_regress run against a throwaway cluster; their
 # output goes to $(RESULTS) so the tree stays clean.
-regress: install
+# $(call suite,runner,name,database,inputdir,tests)
+define suite
 	@bash scripts/cluster.sh start
-	@$(PSQL) -qc 'DROP DATABASE IF EXISTS regression' -c 'CREATE DATABASE regression' postgres
-	@rm -rf $(RESULTS)/regress && mkdir -p $(RESULTS)/regress && chmod -R 777 $(RESULTS)
-	$(PGXS)/regress/pg_regress --use-existing --host=/tmp --port=$(PORT) --user=postgres \
-	  --inputdir=tests/pg_regress --outputdir=$(RESULTS)/regress --dbname=regression \
-	  $$(ls tests/pg_regress/sql | sed -n 's/\.sql$$//p' | sort) \
-	  || { cat $(RESULTS)/regress/regression.diffs; bash scripts/cluster.sh stop; exit 1; }
+	@$(PSQL) -qc 'DROP DATABASE IF EXISTS $(3) WITH (FORCE)' -c 'CREATE DATABASE $(3)' postgres
+	@rm -rf $(RESULTS)/$(2) && mkdir -p $(RESULTS)/$(2) && chmod -R 777 $(RESULTS)
+	$(1) --use-existing --host=/tmp --port=$(PORT) --user=postgres \
+	  --inputdir=$(4) --outputdir=$(RESULTS)/$(2) --dbname=$(3) $(5) \
+	  || { cat $(RESULTS)/$(2)/regression.diffs; bash scripts/cluster.sh stop; exit 1; }
 	@bash scripts/cluster.sh stop
+endef
+
+REGRESS_TESTS   = $(sort $(basename $(notdir $(wildcard tests/pg_regress/sql/*.sql))))
+ISOLATION_TESTS = $(sort $(basename $(notdir $(wildcard tests/isolation/specs/*.spec))))
+
+regress: install
+	$(call suite,$(PGXS)/regress/pg_regress,regress,regression,tests/pg_regress,$(REGRESS_TESTS))
 
 isolation: install
-	@bash scripts/cluster.sh start
-	@$(PSQL) -qc 'DROP DATABASE IF EXISTS isolation_regression WITH (FORCE)' -c 'CREATE DATABASE isolation_regression' postgres
-	@rm -rf $(RESULTS)/isolation && mkdir -p $(RESULTS)/isolation && chmod -R 777 $(RESULTS)
-	$(PGXS)/isolation/pg_isolation_regress --use-existing --host=/tmp --port=$(PORT) --user=postgres \
-	  --inputdir=tests/isolation --outputdir=$(RESULTS)/isolation --dbname=isolation_regression \
-	  $$(ls tests/isolation/specs | sed -n 's/\.spec$$//p' | sort) \
-	  || { cat $(RESULTS)/isolation/regression.diffs; bash scripts/cluster.sh stop; exit 1; }
-	@bash scripts/cluster.sh stop
+	$(call suite,$(PGXS)/isolation/pg_isolation_regress,isolation,isolation_regression,tests/isolation,$(ISOLATION_TESTS))
 
 # pg_dump / pg_restore keep registrations, segments and memberships.
 dump: install
