@@ -79,14 +79,14 @@ pub fn table(oid: pg_sys::Oid) -> Table {
 }
 
 /// The single-column primary key of a table, if it has one.
-pub fn for_table_key(oid: pg_sys::Oid) -> Option<String> {
+pub fn primary_key(oid: pg_sys::Oid) -> Option<String> {
     latest(|| Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()])).ok().flatten()
 }
 
 /// A catalog for `source` with no registrations: its columns and key only.
 pub fn for_table(oid: pg_sys::Oid) -> Catalog {
     let table = table(oid);
-    let key = for_table_key(oid).or_else(|| table.columns.first().map(|c| c.name.clone())).unwrap_or_default();
+    let key = primary_key(oid).or_else(|| table.columns.first().map(|c| c.name.clone())).unwrap_or_default();
     Catalog::new(table, &key)
 }
 

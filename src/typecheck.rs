@@ -480,49 +480,6 @@ impl Pred {
 }
 
 impl Pred {
-    /// `(schema, table)` of every relation and lookup table the predicate
-    /// reads, so the caller's right to read them can be checked.
-    pub fn tables(&self) -> Vec<(String, String)> {
-        fn add(t: &crate::model::Table, out: &mut Vec<(String, String)>) {
-            let k = (t.schema.clone(), t.name.clone());
-            if !out.contains(&k) {
-                out.push(k);
-            }
-        }
-        fn operand(o: &Typed, out: &mut Vec<(String, String)>) {
-            match &o.kind {
-                OperandKind::Column(_) => {}
-                OperandKind::LookupColumn { lookup, .. } => add(&lookup.target, out),
-                OperandKind::JsonPath { base, .. } => operand(base, out),
-                OperandKind::Aggregate { relation, filter, .. } => {
-                    add(&relation.table, out);
-                    if let Some(f) = filter {
-                        walk(f, out);
-                    }
-                }
-            }
-        }
-        fn walk(p: &Pred, out: &mut Vec<(String, String)>) {
-            match p {
-                Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, out)),
-                Pred::Not(x) => walk(x, out),
-                Pred::Test { operand: o, .. } => operand(o, out),
-                Pred::Exists { relation, filter, .. } => {
-                    add(&relation.table, out);
-                    if let Some(f) = filter {
-                        walk(f, out);
-                    }
-                }
-                Pred::InSegment(_) => {}
-            }
-        }
-        let mut out = vec![];
-        walk(self, &mut out);
-        out
-    }
-}
-
-impl Pred {
     /// `(schema, table, column)` of every column the predicate reads, the
     /// columns that tie rows together included (relation contact columns,
     /// lookup via and target keys), so that a write changing none of them

@@ -39,11 +39,6 @@ fn require_column(rel: pg_sys::Oid, column: &str) -> (pg_sys::Oid, String) {
     })
 }
 
-/// The single-column primary key of `rel`, if any.
-fn primary_key(rel: pg_sys::Oid) -> Option<String> {
-    catalog::for_table_key(rel)
-}
-
 /// Whether a unique, non-partial index covers exactly `column`.
 fn is_unique(rel: pg_sys::Oid, column: &str) -> bool {
     Spi::get_one_with_args::<bool>(
@@ -154,7 +149,7 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
     }
     let key = match key_column {
         Some(k) => k.to_string(),
-        None => primary_key(rel).unwrap_or_else(|| {
+        None => catalog::primary_key(rel).unwrap_or_else(|| {
             fail_hint(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("{} has no single-column primary key", regclass_text(rel)),
@@ -356,7 +351,7 @@ fn register_lookup(
     let (via_type, _) = require_column(src, via_column);
     let key = match target_key {
         Some(k) => k.to_string(),
-        None => primary_key(target.oid()).unwrap_or_else(|| {
+        None => catalog::primary_key(target.oid()).unwrap_or_else(|| {
             bad_argument(format!("{} has no single-column primary key; name target_key", regclass_text(target.oid())))
         }),
     };

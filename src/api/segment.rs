@@ -97,9 +97,14 @@ struct Compiled {
 fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
     let cat = catalog::for_source(reg);
     let (expr, checked) = compile_checked(definition, &cat);
-    let tables = checked.pred.tables();
-    for (schema, table) in &tables {
-        require_select(table_oid(schema, table));
+    let columns = checked.pred.columns(&cat.source);
+    let mut tables: Vec<(&str, &str)> = columns.iter().map(|(s, t, _)| (s.as_str(), t.as_str())).collect();
+    tables.sort();
+    tables.dedup();
+    for (schema, table) in tables {
+        if (schema, table) != (cat.source.schema.as_str(), cat.source.name.as_str()) {
+            require_select(table_oid(schema, table));
+        }
     }
     let references = checked.pred.segments();
     if shared {
@@ -123,7 +128,7 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
         text: format::format(&expr),
         predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
         references,
-        columns: checked.pred.columns(&cat.source),
+        columns,
     }
 }
 
