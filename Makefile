@@ -9,7 +9,7 @@ RESULTS   := /tmp/pg_segments_results
 
 export SEG_PORT := $(PORT)
 
-.PHONY: all deps install unit pgrx-test regress isolation dump test demo demo-stop clean
+.PHONY: all deps install unit pgrx-test regress isolation dump test bench demo demo-stop clean
 
 all: install
 
@@ -56,6 +56,12 @@ dump: install
 
 test: unit pgrx-test regress isolation dump
 	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore)"
+
+# Not a test: numbers, written to BENCHMARKS.md (BENCH_CONTACTS, BENCH_SECONDS).
+bench: install
+	@SEG_SWEEP_INTERVAL=86400 bash scripts/cluster.sh start
+	@bash bench/run.sh || { bash scripts/cluster.sh stop; exit 1; }
+	@bash scripts/cluster.sh stop
 
 demo: install
 	@SEG_SWEEP_DB=demo SEG_SWEEP_INTERVAL=60 bash scripts/cluster.sh start

@@ -194,5 +194,8 @@ ALTER TABLE segments.changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible ON segments.changes FOR SELECT USING (segments.can_see_segment(segment_id));
 GRANT SELECT ON segments.changes TO PUBLIC;
 
--- Time-relative segments: when refresh_due() last brought each up to date.
+-- Time-relative segments: whether a segment's filter depends on the passing of
+-- time (refresh_due() sweeps only those and their dependents), and when
+-- refresh_due() last brought it up to date.
+ALTER TABLE segments.segment_def ADD COLUMN time_relative boolean NOT NULL DEFAULT false;
 ALTER TABLE segments.segment_def ADD COLUMN swept_at timestamptz;

@@ -226,15 +226,25 @@ pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> Has
     })
 }
 
-/// Active segments of `source` that read `table` (all of them for None),
-/// then every active segment that references one of them, dependencies first.
-pub fn targets(source: pg_sys::Oid, table: Option<pg_sys::Oid>) -> Vec<Target> {
+/// Active segments of `source` that read `table`, then every active segment
+/// that references one of them, dependencies first.
+fn targets(source: pg_sys::Oid, table: pg_sys::Oid) -> Vec<Target> {
     closure(
         "SELECT d.id, 0 FROM segments.segment_def d
           WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
-            AND ($2 IS NULL OR EXISTS (SELECT FROM segments.segment_read r
-                     WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2))",
+            AND EXISTS (SELECT FROM segments.segment_read r
+                         WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2)",
         &[source.into(), table.into()],
+    )
+}
+
+/// The time-relative active segments of `source` and the active segments
+/// that reference them: what refresh_due() has to look at.
+fn time_relative(source: pg_sys::Oid) -> Vec<Target> {
+    closure(
+        "SELECT d.id, 0 FROM segments.segment_def d
+          WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active' AND d.time_relative",
+        &[source.into()],
     )
 }
 
@@ -330,7 +340,7 @@ fn refresh_due() -> i64 {
             let Some(reg) = catalog::registered(source) else { continue };
             let mut swept: HashMap<i64, Vec<String>> = HashMap::new();
             let mut summary = vec![];
-            for t in targets(source, None) {
+            for t in time_relative(source) {
                 let sweep = compiled(t.id, &t.definition, &reg).sweep;
                 let mut keys: Vec<String> = match &sweep {
                     Some(sql) => Spi::connect(|client| {
@@ -492,7 +502,7 @@ fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Entry>> {
         .into_iter()
         .filter_map(|(source, role)| {
             let reg = catalog::registered(source)?;
-            Some(Entry { targets: targets(source, Some(table)), role, reg })
+            Some(Entry { targets: targets(source, table), role, reg })
         })
         .collect();
     let entries = std::rc::Rc::new(entries);

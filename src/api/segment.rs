@@ -90,6 +90,7 @@ struct Compiled {
     predicate: String,
     references: Vec<i64>,
     columns: Vec<(String, String, String)>,
+    time_relative: bool,
 }
 
 /// Compiles a new definition as the caller, who must be able to read every
@@ -129,6 +130,7 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
         predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
         references,
         columns,
+        time_relative: codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, "pg_catalog.now()").is_some(),
     }
 }
 
@@ -228,6 +230,11 @@ fn create(
         .expect("recording the segment")
         .expect("INSERT … RETURNING gives the id");
         if let Some(c) = &compiled {
+            Spi::run_with_args(
+                "UPDATE segments.segment_def SET time_relative = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+                &[id.into(), c.time_relative.into()],
+            )
+            .expect("recording time dependence");
             set_dependencies(id, &c.references);
             maintain::set_reads(id, rel, &c.columns);
             fill(id, &c.predicate, &reg, false);
@@ -291,8 +298,9 @@ fn redefine_segment(name: &str, definition: &str) {
             );
         }
         Spi::run_with_args(
-            "UPDATE segments.segment_def SET definition = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-            &[seg.id.into(), compiled.text.as_str().into()],
+            "UPDATE segments.segment_def SET definition = $2, time_relative = $3, updated_at = pg_catalog.now()
+              WHERE id OPERATOR(pg_catalog.=) $1",
+            &[seg.id.into(), compiled.text.as_str().into(), compiled.time_relative.into()],
         )
         .expect("storing the definition");
         set_dependencies(seg.id, &compiled.references);
