@@ -434,17 +434,21 @@ fn lock_contacts(reg: &Registered, keys: &[String]) {
 }
 
 /// What the trigger of one table needs for one source it feeds.
-struct Entry {
-    role: Role,
+/// What the trigger of one table needs for one source it feeds: the table
+/// may play several roles for that source (registered as two relations, or as
+/// a relation and a lookup), but the segments to recompute are the same, so
+/// each statement recomputes them once.
+struct Feed {
     reg: Registered,
+    roles: Vec<Role>,
     /// Active segments to recompute, dependencies first.
     targets: Vec<Target>,
 }
 
 thread_local! {
-    /// Per table: the entries its trigger works with. Built on first use and
+    /// Per table: the feeds its trigger works with. Built on first use and
     /// dropped whenever the segment catalog changes (see `catalog_changed`).
-    static CONTEXTS: RefCell<HashMap<pg_sys::Oid, std::rc::Rc<Vec<Entry>>>> = RefCell::new(HashMap::new());
+    static CONTEXTS: RefCell<HashMap<pg_sys::Oid, std::rc::Rc<Vec<Feed>>>> = RefCell::new(HashMap::new());
     /// The oid of segments.segment_def, whose relcache invalidation says
     /// "the catalog changed"; and whether the callback is registered.
     static CATALOG_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::Oid::INVALID) };
@@ -493,21 +497,22 @@ pub fn catalog_changed() {
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
 }
 
-fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Entry>> {
+fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Feed>> {
     catalog_oid();
     if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
         return c;
     }
-    let entries: Vec<Entry> = roles(table)
-        .into_iter()
-        .filter_map(|(source, role)| {
-            let reg = catalog::registered(source)?;
-            Some(Entry { targets: targets(source, table), role, reg })
-        })
-        .collect();
-    let entries = std::rc::Rc::new(entries);
-    CONTEXTS.with(|c| c.borrow_mut().insert(table, entries.clone()));
-    entries
+    let mut feeds: Vec<Feed> = vec![];
+    for (source, role) in roles(table) {
+        if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
+            f.roles.push(role);
+        } else if let Some(reg) = catalog::registered(source) {
+            feeds.push(Feed { targets: targets(source, table), roles: vec![role], reg });
+        }
+    }
+    let feeds = std::rc::Rc::new(feeds);
+    CONTEXTS.with(|c| c.borrow_mut().insert(table, feeds.clone()));
+    feeds
 }
 
 /// How a table relates to a source.
@@ -587,10 +592,10 @@ impl Role {
 }
 
 thread_local! {
-    /// Per table, the (context entry, identifying value) pairs of the rows
-    /// an UPDATE changed in a column some segment reads, collected by the row
-    /// trigger and consumed by the statement trigger.
-    static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<(usize, String)>>> = RefCell::new(HashMap::new());
+    /// Per table, the (feed, role, identifying value) of the rows an UPDATE
+    /// changed in a column some segment reads, collected by the row trigger
+    /// and consumed by the statement trigger.
+    static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<(usize, usize, String)>>> = RefCell::new(HashMap::new());
 }
 
 /// Row trigger of UPDATE, fired only when its WHEN clause saw a read column
@@ -602,21 +607,20 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
         let rel = (*trigdata).tg_relation;
         ((*rel).rd_id, (*rel).rd_att, (*trigdata).tg_trigtuple, (*trigdata).tg_newtuple)
     };
-    let entries = as_owner(|| context(table));
+    let feeds = as_owner(|| context(table));
     let mut seen = vec![];
-    for (i, e) in entries.iter().enumerate() {
-        if e.targets.is_empty() {
-            continue;
-        }
-        let column = std::ffi::CString::new(e.role.column(&e.reg)).expect("no NUL in names");
-        // SAFETY: reading attributes of the trigger's tuples by name.
-        unsafe {
-            let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
-            for tuple in [old, new] {
-                let value = pg_sys::SPI_getvalue(tuple, desc, n);
-                if !value.is_null() {
-                    seen.push((i, std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned()));
-                    pg_sys::pfree(value.cast());
+    for (i, f) in feeds.iter().enumerate().filter(|(_, f)| !f.targets.is_empty()) {
+        for (r, role) in f.roles.iter().enumerate() {
+            let column = std::ffi::CString::new(role.column(&f.reg)).expect("no NUL in names");
+            // SAFETY: reading attributes of the trigger's tuples by name.
+            unsafe {
+                let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
+                for tuple in [old, new] {
+                    let value = pg_sys::SPI_getvalue(tuple, desc, n);
+                    if !value.is_null() {
+                        seen.push((i, r, std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned()));
+                        pg_sys::pfree(value.cast());
+                    }
                 }
             }
         }
@@ -638,16 +642,17 @@ fn contacts_via(reg: &Registered, via_column: &str, values: &[String]) -> Vec<St
     })
 }
 
-/// Recomputes entry `e` for the contacts `keys` and sends its notification.
-fn maintain_entry(e: &Entry, keys: Option<&[String]>) {
+/// Recomputes the feed's segments for the contacts `keys` (None: all) and
+/// sends its notification.
+fn maintain_feed(f: &Feed, keys: Option<&[String]>) {
     if let Some(keys) = keys {
         if keys.is_empty() {
             return;
         }
-        lock_contacts(&e.reg, keys);
+        lock_contacts(&f.reg, keys);
     }
-    let (_, summary) = apply(&e.targets, &e.reg, keys);
-    notify(e.reg.relid, summary);
+    let (_, summary) = apply(&f.targets, &f.reg, keys);
+    notify(f.reg.relid, summary);
 }
 
 /// The statement triggers behind every registered table.
@@ -655,41 +660,46 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     // SAFETY: called by the trigger manager with valid trigger data.
     let (table, event) = unsafe { ((*(*trigdata).tg_relation).rd_id, (*trigdata).tg_event) };
     let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
-    if op == pg_sys::TRIGGER_EVENT_UPDATE {
+    let rows = if op == pg_sys::TRIGGER_EVENT_UPDATE {
         // Nothing collected: no read column changed, and nothing to do.
         let Some(rows) = UPDATED.with(|u| u.borrow_mut().remove(&table)) else { return };
-        as_owner(|| {
-            for (i, e) in context(table).iter().enumerate() {
-                let mut values: Vec<String> = rows.iter().filter(|(j, _)| *j == i).map(|(_, v)| v.clone()).collect();
-                values.sort();
-                values.dedup();
-                if values.is_empty() || e.targets.is_empty() {
-                    continue;
-                }
-                let keys = match &e.role {
-                    Role::Lookup { via_column, .. } => contacts_via(&e.reg, via_column, &values),
-                    _ => values,
-                };
-                maintain_entry(e, Some(&keys));
-            }
-        });
-        return;
-    }
+        rows
+    } else {
+        vec![]
+    };
     as_owner(|| {
-        for e in context(table).iter() {
-            if e.targets.is_empty() {
+        for (i, f) in context(table).iter().enumerate().filter(|(_, f)| !f.targets.is_empty()) {
+            if op == pg_sys::TRIGGER_EVENT_TRUNCATE {
+                // A truncated source left every segment already
+                // (segments.forget_contacts); a truncated relation or lookup
+                // changes any contact.
+                if f.roles.iter().any(|r| !matches!(r, Role::Source)) {
+                    maintain_feed(f, None);
+                }
                 continue;
             }
-            match op {
-                // Contacts deleted from the source, or a truncated source,
-                // left every segment already (segments.forget_contacts).
-                pg_sys::TRIGGER_EVENT_DELETE | pg_sys::TRIGGER_EVENT_TRUNCATE if matches!(e.role, Role::Source) => {}
-                pg_sys::TRIGGER_EVENT_TRUNCATE => maintain_entry(e, None),
-                _ => {
-                    let transition = if op == pg_sys::TRIGGER_EVENT_INSERT { "new_rows" } else { "old_rows" };
-                    maintain_entry(e, Some(&touched(trigdata, &e.reg, &e.role, transition)));
+            let mut keys: Vec<String> = vec![];
+            for (r, role) in f.roles.iter().enumerate() {
+                let values: Vec<String> = match op {
+                    pg_sys::TRIGGER_EVENT_UPDATE => {
+                        rows.iter().filter(|(j, k, _)| (*j, *k) == (i, r)).map(|(_, _, v)| v.clone()).collect()
+                    }
+                    // Contacts deleted from the source left every segment
+                    // already (segments.forget_contacts).
+                    pg_sys::TRIGGER_EVENT_DELETE if matches!(role, Role::Source) => continue,
+                    pg_sys::TRIGGER_EVENT_INSERT => touched(trigdata, &f.reg, role, "new_rows"),
+                    _ => touched(trigdata, &f.reg, role, "old_rows"),
+                };
+                match (op, role) {
+                    (pg_sys::TRIGGER_EVENT_UPDATE, Role::Lookup { via_column, .. }) if !values.is_empty() => {
+                        keys.extend(contacts_via(&f.reg, via_column, &values))
+                    }
+                    _ => keys.extend(values),
                 }
             }
+            keys.sort();
+            keys.dedup();
+            maintain_feed(f, Some(&keys));
         }
     });
 }

@@ -1,5 +1,6 @@
 //! register_source / register_relation / register_lookup / unregister_source.
 
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgSqlErrorCode};
 
@@ -312,26 +313,14 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
             ),
         );
     }
-    as_owner(|| {
-        let taken = Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)",
-            &[src.into(), name.into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-        if taken {
-            fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("relation \"{name}\" is already registered for {}", regclass_text(src)));
-        }
-        Spi::run_with_args(
-            "INSERT INTO segments.relation (source, name, relation, contact_column) VALUES ($1, $2, $3, $4)",
-            &[src.into(), name.into(), relation.oid().into(), contact_column.into()],
-        )
-        .expect("recording the relation");
-        maintain::install_triggers(relation.oid());
-        maintain::sync_source(src);
-        maintain::catalog_changed();
-    });
+    record(
+        "relation",
+        src,
+        name,
+        relation.oid(),
+        "INSERT INTO segments.relation (source, name, relation, contact_column) VALUES ($1, $2, $3, $4)",
+        vec![relation.oid().into(), contact_column.into()],
+    );
 }
 
 #[pg_extern(volatile)]
@@ -368,24 +357,41 @@ fn register_lookup(
             format!("column \"{via_column}\" cannot be compared with \"{key}\" of {}", regclass_text(target.oid())),
         );
     }
+    record(
+        "lookup",
+        src,
+        name,
+        target.oid(),
+        "INSERT INTO segments.lookup (source, name, via_column, target, target_key) VALUES ($1, $2, $3, $4, $5)",
+        vec![via_column.into(), target.oid().into(), key.as_str().into()],
+    );
+}
+
+/// Records a relation or lookup named `name` of `source` (refusing a taken
+/// name), then maintains `table`: installs its triggers and syncs them.
+/// `insert` takes the source and the name as $1 and $2, then `rest`.
+fn record(kind: &str, source: pg_sys::Oid, name: &str, table: pg_sys::Oid, insert: &str, rest: Vec<DatumWithOid<'_>>) {
     as_owner(|| {
         let taken = Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)",
-            &[src.into(), name.into()],
+            &format!(
+                "SELECT EXISTS (SELECT FROM segments.{kind} WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)"
+            ),
+            &[source.into(), name.into()],
         )
         .ok()
         .flatten()
         .unwrap_or(false);
         if taken {
-            fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("lookup \"{name}\" is already registered for {}", regclass_text(src)));
+            fail(
+                PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+                format!("{kind} \"{name}\" is already registered for {}", regclass_text(source)),
+            );
         }
-        Spi::run_with_args(
-            "INSERT INTO segments.lookup (source, name, via_column, target, target_key) VALUES ($1, $2, $3, $4, $5)",
-            &[src.into(), name.into(), via_column.into(), target.oid().into(), key.as_str().into()],
-        )
-        .expect("recording the lookup");
-        maintain::install_triggers(target.oid());
-        maintain::sync_source(src);
+        let mut args: Vec<DatumWithOid<'_>> = vec![source.into(), name.into()];
+        args.extend(rest);
+        Spi::run_with_args(insert, &args).unwrap_or_else(|e| panic!("recording the {kind}: {e}"));
+        maintain::install_triggers(table);
+        maintain::sync_source(source);
         maintain::catalog_changed();
     });
 }
