@@ -1,7 +1,8 @@
 // Differential test of active-segment maintenance: random definitions over
 // a registered CRM, random writes through every path (INSERT, UPDATE of
 // attributes, keys, owners and lookups, DELETE, TRUNCATE, ON CONFLICT, MERGE,
-// rolled-back subtransactions), and after every round each active segment
+// rolled-back subtransactions, an UPDATE failing halfway through its row
+// triggers), and after every round each active segment
 // must equal a from-scratch evaluation of its filter, with an exact count.
 // SEGMENTS_SEED and SEGMENTS_ROUNDS change the seed and lengthen the run
 // (they reach the server as segments.test_seed / segments.test_rounds).
@@ -28,6 +29,9 @@ SELECT segments.register_source('d_contacts');
 SELECT segments.register_relation('events', 'd_contacts', 'd_events', 'contact_id');
 SELECT segments.register_relation('deals', 'd_contacts', 'd_deals', 'contact_id');
 SELECT segments.register_lookup('company', 'd_contacts', 'company_id', 'd_companies');
+-- Fires after segments_maintain_update_row (triggers fire in name order).
+CREATE FUNCTION d_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;
+CREATE TRIGGER zz_boom AFTER UPDATE ON d_contacts FOR EACH ROW WHEN (NEW.note = 'boom') EXECUTE FUNCTION d_boom();
 "#;
 
 fn atom(d: &mut Dice, earlier: usize) -> String {
@@ -84,7 +88,7 @@ fn definition(d: &mut Dice, earlier: usize, depth: u32) -> String {
 fn write(d: &mut Dice, next_id: &mut i64) -> String {
     let c = 1 + d.below(70) as u64;
     let c2 = 1 + d.below(70) as u64;
-    match d.below(17) {
+    match d.below(18) {
         0 => {
             *next_id += 1;
             format!(
@@ -135,6 +139,13 @@ fn write(d: &mut Dice, next_id: &mut i64) -> String {
             *next_id += 1;
             format!("UPDATE d_contacts SET id = {} WHERE id = {c}", *next_id + 5000)
         }
+        // Fails after the row trigger saw the first row: what it collected
+        // must vanish with the subtransaction.
+        16 => format!(
+            "DO $x$ BEGIN UPDATE d_contacts SET score = score + 3, note = CASE WHEN id = {c2} THEN 'boom' ELSE note END
+                          WHERE id IN ({c}, {c2});
+             EXCEPTION WHEN raise_exception THEN NULL; END $x$"
+        ),
         _ if d.chance(10) => "TRUNCATE d_events".into(),
         _ => format!("DELETE FROM d_deals WHERE contact_id = {c}"),
     }

@@ -43,6 +43,9 @@ fn valid_definitions() {
         if let Some(sweep) = codegen::sweep_candidates(&checked.pred, &cat.source, &cat.key, "$1") {
             out.push_str(&format!("---- sweep\n{sweep}\n"));
         }
+        if checked.pred.row_local() {
+            out.push_str("---- row-local\n");
+        }
         for w in checked.warnings {
             let d = w.locate(&case);
             out.push_str(&format!("---- warning {}:{} {}\n", d.line, d.col, d.message));

@@ -17,6 +17,7 @@ mod api;
 mod catalog;
 mod maintain;
 mod privilege;
+mod rowfilter;
 mod sweeper;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

@@ -17,6 +17,7 @@ use crate::api::{compile_checked, fail};
 use crate::catalog::{self, Registered};
 use crate::codegen::{ident, literal};
 use crate::privilege::as_owner;
+use crate::rowfilter::RowFilters;
 
 /// An active segment to recompute, with what the recompute needs.
 pub struct Target {
@@ -37,6 +38,9 @@ struct Compiled {
     /// Contacts that time may have moved across a boundary since the last
     /// sweep (None: the segment does not depend on time).
     sweep: Option<String>,
+    /// Reads nothing but the contact's own row, and not the clock: its
+    /// answer for a row image is final (see `rowfilter`).
+    local: bool,
 }
 
 thread_local! {
@@ -55,9 +59,11 @@ fn compiled(id: i64, definition: &str, reg: &Registered) -> Compiled {
     let since = format!(
         "COALESCE((SELECT d.swept_at FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) {id}), pg_catalog.now())"
     );
+    let sweep = crate::codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, &since);
     let c = Compiled {
         predicate: crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key),
-        sweep: crate::codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, &since),
+        local: sweep.is_none() && checked.pred.row_local(),
+        sweep,
     };
     COMPILED.with(|m| m.borrow_mut().insert(cache_key, c.clone()));
     c
@@ -183,18 +189,7 @@ pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> Has
         })
         .collect();
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
-    let tracked: Vec<String> = jobs.iter().filter(|j| j.track).map(|j| j.id.to_string()).collect();
-    let log = if tracked.is_empty() {
-        String::new()
-    } else {
-        let t = format!("ANY (ARRAY[{}]::pg_catalog.int8[])", tracked.join(", "));
-        format!(
-            ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
-                 SELECT segment_id, k::pg_catalog.text, 'enter' FROM added WHERE segment_id OPERATOR(pg_catalog.=) {t}
-                 UNION ALL
-                 SELECT segment_id, k::pg_catalog.text, 'leave' FROM gone WHERE segment_id OPERATOR(pg_catalog.=) {t})"
-        )
-    };
+    let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let sql = format!(
         "WITH want AS MATERIALIZED ({}),
               gone AS (DELETE FROM {membership} m
@@ -203,27 +198,54 @@ pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> Has
                                                                AND w.k OPERATOR(pg_catalog.=) m.{key})
                        RETURNING m.segment_id, m.{key} AS k),
               added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
-                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
-              n AS (SELECT segment_id, pg_catalog.sum(e)::pg_catalog.int8 AS entered, pg_catalog.sum(l)::pg_catalog.int8 AS left_
-                      FROM (SELECT segment_id, 1 AS e, 0 AS l FROM added UNION ALL SELECT segment_id, 0, 1 FROM gone) x
-                     GROUP BY segment_id),
-              counted AS (INSERT INTO segments.count_delta (segment_id, delta)
-                          SELECT segment_id, entered OPERATOR(pg_catalog.-) left_ FROM n
-                           WHERE entered OPERATOR(pg_catalog.<>) left_){log}
-         SELECT segment_id, entered, left_ FROM n",
+                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
         branches.join(" UNION ALL "),
-        ids.join(", ")
+        ids.join(", "),
+        accounting(&tracked)
     );
     Spi::connect_mut(|_| {
         run_kept(&sql, &types, &args);
-        let ids = result_column::<i64>(1);
-        let entered = result_column::<i64>(2);
-        let left = result_column::<i64>(3);
-        ids.into_iter()
-            .zip(entered.into_iter().zip(left))
-            .filter_map(|(id, (e, l))| Some((id?, Delta { entered: e.unwrap_or(0), left: l.unwrap_or(0) })))
-            .collect()
+        deltas()
     })
+}
+
+/// The end of every statement that changes memberships: given CTEs `added`
+/// and `gone` (segment_id, k), writes the count deltas and, for the
+/// `tracked` segments, the change log, and returns (segment_id, entered,
+/// left) per segment that changed.
+fn accounting(tracked: &[i64]) -> String {
+    let log = if tracked.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = tracked.iter().map(i64::to_string).collect();
+        let t = format!("ANY (ARRAY[{}]::pg_catalog.int8[])", ids.join(", "));
+        format!(
+            ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
+                 SELECT segment_id, k::pg_catalog.text, 'enter' FROM added WHERE segment_id OPERATOR(pg_catalog.=) {t}
+                 UNION ALL
+                 SELECT segment_id, k::pg_catalog.text, 'leave' FROM gone WHERE segment_id OPERATOR(pg_catalog.=) {t})"
+        )
+    };
+    format!(
+        ", n AS (SELECT segment_id, pg_catalog.sum(e)::pg_catalog.int8 AS entered, pg_catalog.sum(l)::pg_catalog.int8 AS left_
+                 FROM (SELECT segment_id, 1 AS e, 0 AS l FROM added UNION ALL SELECT segment_id, 0, 1 FROM gone) x
+                GROUP BY segment_id),
+         counted AS (INSERT INTO segments.count_delta (segment_id, delta)
+                     SELECT segment_id, entered OPERATOR(pg_catalog.-) left_ FROM n
+                      WHERE entered OPERATOR(pg_catalog.<>) left_){log}
+         SELECT segment_id, entered, left_ FROM n"
+    )
+}
+
+/// The result of a statement ending in `accounting`.
+fn deltas() -> HashMap<i64, Delta> {
+    let ids = result_column::<i64>(1);
+    let entered = result_column::<i64>(2);
+    let left = result_column::<i64>(3);
+    ids.into_iter()
+        .zip(entered.into_iter().zip(left))
+        .filter_map(|(id, (e, l))| Some((id?, Delta { entered: e.unwrap_or(0), left: l.unwrap_or(0) })))
+        .collect()
 }
 
 /// Active segments of `source` that read `table`, then every active segment
@@ -291,7 +313,7 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
 /// contact), one statement per dependency level. Returns how many
 /// memberships changed and the NOTIFY entries of the tracked, shared
 /// segments that changed.
-pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> (i64, Vec<String>) {
+pub fn apply(targets: &[&Target], reg: &Registered, keys: Option<&[String]>) -> (i64, Vec<String>) {
     let mut changed = 0;
     let mut summary = vec![];
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
@@ -299,26 +321,34 @@ pub fn apply(targets: &[Target], reg: &Registered, keys: Option<&[String]>) -> (
             .iter()
             .map(|t| Job { id: t.id, predicate: predicate(t.id, &t.definition, reg), track: t.track_changes })
             .collect();
-        let deltas = recompute(&jobs, reg, keys);
-        for t in level {
-            let d = deltas.get(&t.id).copied().unwrap_or_default();
-            if d.entered == 0 && d.left == 0 {
-                continue;
-            }
-            changed += d.entered + d.left;
-            fold_sometimes(t.id);
-            if t.track_changes && t.shared {
-                summary.push(format!(
-                    "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
-                    t.id,
-                    serde_json::Value::String(t.name.clone()),
-                    d.entered,
-                    d.left
-                ));
-            }
-        }
+        changed += account(level, &recompute(&jobs, reg, keys), &mut summary);
     }
     (changed, summary)
+}
+
+/// Bookkeeping after membership changes of `targets`: folds counts now and
+/// then, and adds the NOTIFY entries of tracked, shared segments to
+/// `summary`. Returns how many memberships changed.
+fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<String>) -> i64 {
+    let mut changed = 0;
+    for t in targets {
+        let d = deltas.get(&t.id).copied().unwrap_or_default();
+        if d.entered == 0 && d.left == 0 {
+            continue;
+        }
+        changed += d.entered + d.left;
+        fold_sometimes(t.id);
+        if t.track_changes && t.shared {
+            summary.push(format!(
+                "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
+                t.id,
+                serde_json::Value::String(t.name.clone()),
+                d.entered,
+                d.left
+            ));
+        }
+    }
+    changed
 }
 
 /// Brings every time-relative active segment up to date with the passing of
@@ -359,7 +389,7 @@ fn refresh_due() -> i64 {
                 keys.dedup();
                 if !keys.is_empty() {
                     lock_contacts(&reg, &keys);
-                    let (n, entries) = apply(std::slice::from_ref(&t), &reg, Some(&keys));
+                    let (n, entries) = apply(&[&t], &reg, Some(&keys));
                     changed += n;
                     summary.extend(entries);
                 }
@@ -433,7 +463,6 @@ fn lock_contacts(reg: &Registered, keys: &[String]) {
     Spi::connect_mut(|_| run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)]));
 }
 
-/// What the trigger of one table needs for one source it feeds.
 /// What the trigger of one table needs for one source it feeds: the table
 /// may play several roles for that source (registered as two relations, or as
 /// a relation and a lookup), but the segments to recompute are the same, so
@@ -443,31 +472,65 @@ struct Feed {
     roles: Vec<Role>,
     /// Active segments to recompute, dependencies first.
     targets: Vec<Target>,
+    /// When the table is the source and nothing else: the targets whose
+    /// predicates read only the contact's row (indices into `targets`), and
+    /// those predicates compiled for in-process evaluation.
+    local: Vec<usize>,
+    filters: Option<RowFilters>,
+}
+
+impl Feed {
+    /// The targets that `local` does not cover.
+    fn others(&self) -> Vec<&Target> {
+        self.targets.iter().enumerate().filter(|(i, _)| !self.local.contains(i)).map(|(_, t)| t).collect()
+    }
 }
 
 thread_local! {
     /// Per table: the feeds its trigger works with. Built on first use and
-    /// dropped whenever the segment catalog changes (see `catalog_changed`).
+    /// dropped whenever the segment catalog or the table changes (see
+    /// `on_relcache`).
     static CONTEXTS: RefCell<HashMap<pg_sys::Oid, std::rc::Rc<Vec<Feed>>>> = RefCell::new(HashMap::new());
     /// The oid of segments.segment_def, whose relcache invalidation says
-    /// "the catalog changed"; and whether the callback is registered.
+    /// "the catalog changed"; and whether the callbacks are registered.
     static CATALOG_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::Oid::INVALID) };
     static CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Relcache callback: forgets everything cached about the segment catalog
-/// when segments.segment_def is invalidated (or everything is).
+/// when segments.segment_def is invalidated (or everything is), and a
+/// table's feeds when the table changes (its row type may have).
 unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let catalog = CATALOG_OID.with(|c| c.get());
     if relid == pg_sys::Oid::INVALID || (relid == catalog && catalog != pg_sys::Oid::INVALID) {
         CONTEXTS.with(|c| c.borrow_mut().clear());
         COMPILED.with(|c| c.borrow_mut().clear());
-        // Collected rows index into the contexts just dropped.
-        UPDATED.with(|u| u.borrow_mut().clear());
         // The table may have been dropped with the extension: look it (and
         // the extension's owner) up again next time.
         CATALOG_OID.with(|c| c.set(pg_sys::Oid::INVALID));
         crate::privilege::forget_owner();
+    } else {
+        CONTEXTS.with(|c| c.borrow_mut().remove(&relid));
+    }
+}
+
+/// Subtransaction callback: what the row trigger collected inside an
+/// aborted subtransaction (or one nested in it) never reaches a statement
+/// trigger, and must not reach the next one.
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    subxact: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        UPDATED.with(|u| u.borrow_mut().values_mut().for_each(|v| v.retain(|p| p.subxact < subxact)));
+    }
+}
+
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT {
+        UPDATED.with(|u| u.borrow_mut().clear());
     }
 }
 
@@ -482,8 +545,12 @@ fn catalog_oid() -> pg_sys::Oid {
         .unwrap_or(pg_sys::Oid::INVALID);
     CATALOG_OID.with(|c| c.set(oid));
     if !CALLBACK.with(|c| c.replace(true)) {
-        // SAFETY: registers a plain function for the backend's lifetime, once.
-        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0usize)) };
+        // SAFETY: registers plain functions for the backend's lifetime, once.
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0usize));
+            pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+            pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        }
     }
     oid
 }
@@ -497,8 +564,11 @@ pub fn catalog_changed() {
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
 }
 
-fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Feed>> {
+/// The feeds of the trigger's table `rel`.
+fn context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
     catalog_oid();
+    // SAFETY: the trigger's relation, open for the statement.
+    let (table, desc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
     if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
         return c;
     }
@@ -507,7 +577,22 @@ fn context(table: pg_sys::Oid) -> std::rc::Rc<Vec<Feed>> {
         if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
             f.roles.push(role);
         } else if let Some(reg) = catalog::registered(source) {
-            feeds.push(Feed { targets: targets(source, table), roles: vec![role], reg });
+            let targets = targets(source, table);
+            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None });
+        }
+    }
+    for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
+        let mut predicates = vec![];
+        for (i, t) in f.targets.iter().enumerate() {
+            let c = compiled(t.id, &t.definition, &f.reg);
+            if c.local {
+                f.local.push(i);
+                predicates.push(c.predicate);
+            }
+        }
+        if !predicates.is_empty() {
+            // SAFETY: `desc` describes the rows of `table`, the source.
+            f.filters = Some(unsafe { RowFilters::new(&f.reg.source, desc, &predicates) });
         }
     }
     let feeds = std::rc::Rc::new(feeds);
@@ -579,6 +664,76 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
     })
 }
 
+/// New contacts inserted into the source enter the feed's row-local
+/// segments straight from the statement's transition table: no contact to
+/// look up or lock (nobody else sees the rows yet), one set-based INSERT.
+fn insert_local(trigdata: *mut pg_sys::TriggerData, f: &Feed, summary: &mut Vec<String>) {
+    let key = ident(&f.reg.key);
+    let membership = f.reg.membership();
+    let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
+    let branches: Vec<String> = local
+        .iter()
+        .map(|t| {
+            format!(
+                "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM new_rows AS \"s\" WHERE ({})",
+                t.id,
+                predicate(t.id, &t.definition, &f.reg)
+            )
+        })
+        .collect();
+    let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
+    let sql = format!(
+        "WITH added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM ({}) w
+                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
+              gone AS (SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false){}",
+        branches.join(" UNION ALL "),
+        accounting(&tracked)
+    );
+    let deltas = Spi::connect_mut(|_| {
+        // SAFETY: as in `touched`.
+        unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
+        run_kept(&sql, &[], &[]);
+        deltas()
+    });
+    account(&local, &deltas, summary);
+}
+
+/// Applies the membership flips the row trigger found, in one statement:
+/// the contacts' rows are locked by the UPDATE itself, and the segments read
+/// nothing else.
+fn apply_flips(f: &Feed, flips: &[(i64, String, bool)], summary: &mut Vec<String>) {
+    let key = ident(&f.reg.key);
+    let membership = f.reg.membership();
+    let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
+    let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
+    let sql = format!(
+        "WITH f AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]),
+                                            pg_catalog.unnest($3::pg_catalog.bool[])) AS f(segment_id, k, enter)),
+              gone AS (DELETE FROM {membership} m USING f
+                        WHERE NOT f.enter AND m.segment_id OPERATOR(pg_catalog.=) f.segment_id
+                          AND m.{key} OPERATOR(pg_catalog.=) f.k::{}
+                       RETURNING m.segment_id, m.{key} AS k),
+              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT f.segment_id, f.k::{} FROM f WHERE f.enter
+                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
+        f.reg.key_type,
+        f.reg.key_type,
+        accounting(&tracked)
+    );
+    let ids: Vec<i64> = flips.iter().map(|(id, _, _)| *id).collect();
+    let keys: Vec<String> = flips.iter().map(|(_, k, _)| k.clone()).collect();
+    let enter: Vec<bool> = flips.iter().map(|(_, _, e)| *e).collect();
+    let args = [
+        ids.into_datum().expect("an int8[] datum"),
+        text_array(&keys),
+        enter.into_datum().expect("a bool[] datum"),
+    ];
+    let deltas = Spi::connect_mut(|_| {
+        run_kept(&sql, &[pg_sys::INT8ARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::BOOLARRAYOID], &args);
+        deltas()
+    });
+    account(&local, &deltas, summary);
+}
+
 impl Role {
     /// The column of the table that says which contact (or lookup row) a
     /// row belongs to.
@@ -591,36 +746,86 @@ impl Role {
     }
 }
 
+/// What an updated row asks of the statement trigger, for one source.
+enum Touch {
+    /// Recompute the contact: for every target (`all`), or for those the
+    /// row filters do not cover.
+    Contact { key: String, all: bool },
+    /// Recompute the contacts that point at this lookup row.
+    Lookup { via_column: String, value: String },
+    /// The contact entered (or left) a row-local segment.
+    Flip { segment: i64, key: String, enter: bool },
+}
+
+struct Pending {
+    /// The subtransaction the row was updated in (see `on_subxact`).
+    subxact: pg_sys::SubTransactionId,
+    source: pg_sys::Oid,
+    touch: Touch,
+}
+
 thread_local! {
-    /// Per table, the (feed, role, identifying value) of the rows an UPDATE
-    /// changed in a column some segment reads, collected by the row trigger
-    /// and consumed by the statement trigger.
-    static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<(usize, usize, String)>>> = RefCell::new(HashMap::new());
+    /// Per table, what the row trigger found in the rows an UPDATE changed
+    /// in a column some segment reads, consumed by the statement trigger.
+    static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<Pending>>> = RefCell::new(HashMap::new());
+}
+
+/// Column `name` of `tuple`, as text (None: NULL).
+///
+/// # Safety
+/// `tuple` must be a row described by `desc`.
+unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &str) -> Option<String> {
+    let column = std::ffi::CString::new(name).expect("no NUL in names");
+    unsafe {
+        let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
+        let value = pg_sys::SPI_getvalue(tuple, desc, n);
+        if value.is_null() {
+            return None;
+        }
+        let text = std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned();
+        pg_sys::pfree(value.cast());
+        Some(text)
+    }
 }
 
 /// Row trigger of UPDATE, fired only when its WHEN clause saw a read column
-/// change: remembers the old and new identifying values.
+/// change. Row-local segments are decided here, on the two row images;
+/// everything else is left to the statement trigger, by contact.
 fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     // SAFETY: called by the trigger manager with valid trigger data for an
     // AFTER UPDATE row trigger: both tuples are set.
-    let (table, desc, old, new) = unsafe {
-        let rel = (*trigdata).tg_relation;
-        ((*rel).rd_id, (*rel).rd_att, (*trigdata).tg_trigtuple, (*trigdata).tg_newtuple)
-    };
-    let feeds = as_owner(|| context(table));
+    let (rel, old, new) = unsafe { ((*trigdata).tg_relation, (*trigdata).tg_trigtuple, (*trigdata).tg_newtuple) };
+    let (table, desc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
+    // SAFETY: plain call, inside the transaction.
+    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    let feeds = as_owner(|| context(rel));
     let mut seen = vec![];
-    for (i, f) in feeds.iter().enumerate().filter(|(_, f)| !f.targets.is_empty()) {
-        for (r, role) in f.roles.iter().enumerate() {
-            let column = std::ffi::CString::new(role.column(&f.reg)).expect("no NUL in names");
-            // SAFETY: reading attributes of the trigger's tuples by name.
-            unsafe {
-                let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
-                for tuple in [old, new] {
-                    let value = pg_sys::SPI_getvalue(tuple, desc, n);
-                    if !value.is_null() {
-                        seen.push((i, r, std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned()));
-                        pg_sys::pfree(value.cast());
+    let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
+    for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
+        let source = f.reg.relid;
+        if let Some(filters) = &f.filters {
+            // SAFETY: both tuples are rows of the source.
+            let (was, is) = unsafe { (text_value(old, desc, &f.reg.key), text_value(new, desc, &f.reg.key)) };
+            if let (Some(key), true) = (&is, was == is) {
+                let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
+                for (j, &i) in f.local.iter().enumerate().filter(|(j, _)| before[*j] != after[*j]) {
+                    push(source, Touch::Flip { segment: f.targets[i].id, key: key.clone(), enter: after[j] });
+                }
+                if f.local.len() < f.targets.len() {
+                    push(source, Touch::Contact { key: key.clone(), all: false });
+                }
+                continue;
+            }
+        }
+        for role in &f.roles {
+            for tuple in [old, new] {
+                // SAFETY: a row of the trigger's table.
+                let Some(value) = (unsafe { text_value(tuple, desc, role.column(&f.reg)) }) else { continue };
+                match role {
+                    Role::Lookup { via_column, .. } => {
+                        push(source, Touch::Lookup { via_column: via_column.clone(), value })
                     }
+                    _ => push(source, Touch::Contact { key: value, all: true }),
                 }
             }
         }
@@ -642,64 +847,100 @@ fn contacts_via(reg: &Registered, via_column: &str, values: &[String]) -> Vec<St
     })
 }
 
-/// Recomputes the feed's segments for the contacts `keys` (None: all) and
-/// sends its notification.
-fn maintain_feed(f: &Feed, keys: Option<&[String]>) {
+/// Recomputes `targets` of the feed for the contacts `keys` (None: all),
+/// adding NOTIFY entries to `summary`.
+fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary: &mut Vec<String>) {
+    if targets.is_empty() {
+        return;
+    }
     if let Some(keys) = keys {
         if keys.is_empty() {
             return;
         }
         lock_contacts(&f.reg, keys);
     }
-    let (_, summary) = apply(&f.targets, &f.reg, keys);
-    notify(f.reg.relid, summary);
+    summary.extend(apply(targets, &f.reg, keys).1);
+}
+
+/// The UPDATE statement trigger: applies what the row trigger collected.
+fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
+    let mut flips = vec![];
+    let mut keys = vec![];
+    let mut all = false;
+    let mut via: HashMap<&str, Vec<String>> = HashMap::new();
+    for p in pending.iter().filter(|p| p.source == f.reg.relid) {
+        match &p.touch {
+            Touch::Flip { segment, key, enter } => flips.push((*segment, key.clone(), *enter)),
+            Touch::Contact { key, all: a } => {
+                keys.push(key.clone());
+                all |= a;
+            }
+            Touch::Lookup { via_column, value } => via.entry(via_column).or_default().push(value.clone()),
+        }
+    }
+    if !flips.is_empty() {
+        apply_flips(f, &flips, summary);
+    }
+    for (via_column, values) in via {
+        keys.extend(contacts_via(&f.reg, via_column, &values));
+        all = true;
+    }
+    keys.sort();
+    keys.dedup();
+    let targets: Vec<&Target> = if all { f.targets.iter().collect() } else { f.others() };
+    maintain_feed(f, &targets, Some(&keys), summary);
 }
 
 /// The statement triggers behind every registered table.
 fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     // SAFETY: called by the trigger manager with valid trigger data.
-    let (table, event) = unsafe { ((*(*trigdata).tg_relation).rd_id, (*trigdata).tg_event) };
+    let (rel, event) = unsafe { ((*trigdata).tg_relation, (*trigdata).tg_event) };
+    let table = unsafe { (*rel).rd_id };
     let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
-    let rows = if op == pg_sys::TRIGGER_EVENT_UPDATE {
+    let pending = if op == pg_sys::TRIGGER_EVENT_UPDATE {
         // Nothing collected: no read column changed, and nothing to do.
-        let Some(rows) = UPDATED.with(|u| u.borrow_mut().remove(&table)) else { return };
-        rows
+        let Some(pending) = UPDATED.with(|u| u.borrow_mut().remove(&table)) else { return };
+        pending
     } else {
         vec![]
     };
     as_owner(|| {
-        for (i, f) in context(table).iter().enumerate().filter(|(_, f)| !f.targets.is_empty()) {
-            if op == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        for f in context(rel).iter().filter(|f| !f.targets.is_empty()) {
+            let mut summary = vec![];
+            let all: Vec<&Target> = f.targets.iter().collect();
+            match op {
+                pg_sys::TRIGGER_EVENT_UPDATE => on_update(f, &pending, &mut summary),
                 // A truncated source left every segment already
                 // (segments.forget_contacts); a truncated relation or lookup
                 // changes any contact.
-                if f.roles.iter().any(|r| !matches!(r, Role::Source)) {
-                    maintain_feed(f, None);
+                pg_sys::TRIGGER_EVENT_TRUNCATE if f.roles.iter().any(|r| !matches!(r, Role::Source)) => {
+                    maintain_feed(f, &all, None, &mut summary)
                 }
-                continue;
-            }
-            let mut keys: Vec<String> = vec![];
-            for (r, role) in f.roles.iter().enumerate() {
-                let values: Vec<String> = match op {
-                    pg_sys::TRIGGER_EVENT_UPDATE => {
-                        rows.iter().filter(|(j, k, _)| (*j, *k) == (i, r)).map(|(_, _, v)| v.clone()).collect()
+                pg_sys::TRIGGER_EVENT_TRUNCATE => {}
+                _ => {
+                    let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
+                    let mut targets = all;
+                    if insert && f.filters.is_some() {
+                        insert_local(trigdata, f, &mut summary);
+                        targets = f.others();
                     }
-                    // Contacts deleted from the source left every segment
-                    // already (segments.forget_contacts).
-                    pg_sys::TRIGGER_EVENT_DELETE if matches!(role, Role::Source) => continue,
-                    pg_sys::TRIGGER_EVENT_INSERT => touched(trigdata, &f.reg, role, "new_rows"),
-                    _ => touched(trigdata, &f.reg, role, "old_rows"),
-                };
-                match (op, role) {
-                    (pg_sys::TRIGGER_EVENT_UPDATE, Role::Lookup { via_column, .. }) if !values.is_empty() => {
-                        keys.extend(contacts_via(&f.reg, via_column, &values))
+                    let mut keys: Vec<String> = vec![];
+                    if !targets.is_empty() {
+                        for role in &f.roles {
+                            keys.extend(match role {
+                                // Contacts deleted from the source left every
+                                // segment already (segments.forget_contacts).
+                                Role::Source if !insert => continue,
+                                _ => touched(trigdata, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
+                            });
+                        }
                     }
-                    _ => keys.extend(values),
+                    keys.sort();
+                    keys.dedup();
+                    maintain_feed(f, &targets, Some(&keys), &mut summary);
                 }
             }
-            keys.sort();
-            keys.dedup();
-            maintain_feed(f, Some(&keys));
+            notify(f.reg.relid, summary);
         }
     });
 }

@@ -531,3 +531,24 @@ impl Pred {
         out
     }
 }
+
+impl Pred {
+    /// Whether the predicate reads nothing but the source row itself: no
+    /// relation, lookup or other segment. Such a predicate can be evaluated on
+    /// a row image alone, without asking the database anything.
+    pub fn row_local(&self) -> bool {
+        fn operand(o: &Typed) -> bool {
+            match &o.kind {
+                OperandKind::Column(_) => true,
+                OperandKind::JsonPath { base, .. } => operand(base),
+                OperandKind::LookupColumn { .. } | OperandKind::Aggregate { .. } => false,
+            }
+        }
+        match self {
+            Pred::And(a) | Pred::Or(a) => a.iter().all(Pred::row_local),
+            Pred::Not(x) => x.row_local(),
+            Pred::Test { operand: o, .. } => operand(o),
+            Pred::Exists { .. } | Pred::InSegment(_) => false,
+        }
+    }
+}

@@ -166,7 +166,7 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// After a segment's membership changed, recomputes the active segments
 /// that depend on it, in dependency order.
 fn propagate(id: i64, reg: &Registered) {
-    let (_, summary) = maintain::apply(&maintain::dependents(id), reg, None);
+    let (_, summary) = maintain::apply(&maintain::dependents(id).iter().collect::<Vec<_>>(), reg, None);
     maintain::notify(reg.relid, summary);
 }
 
