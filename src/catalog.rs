@@ -1,5 +1,6 @@
 //! Builds the language's `Catalog` from `pg_catalog`.
 
+use crate::spi::{first, read_kept};
 use pgrx::prelude::*;
 
 use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
@@ -147,10 +148,9 @@ SELECT s.key_column::text,
 
 pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
     latest(|| {
-        Spi::connect(|client| {
-            let rows = client.select(REGISTERED, Some(1), &[relid.into()]).expect("reading segments.source");
-            let row = rows.first();
-            let get = |i: usize| row.get::<String>(i).ok().flatten();
+        Spi::connect(|_| {
+            read_kept(REGISTERED, &[pg_sys::OIDOID], &[relid.into_datum()?]);
+            let get = |i: i32| first::<String>(i);
             Some(Registered {
                 relid,
                 source: crate::codegen::qualified(&get(5)?, &get(6)?),

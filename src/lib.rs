@@ -18,6 +18,7 @@ mod catalog;
 mod maintain;
 mod privilege;
 mod rowfilter;
+mod spi;
 mod sweeper;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);

@@ -3,6 +3,7 @@
 //! wrappers (below) that pass keys as text; here they are cast back to the
 //! source key's type, so lookups use the membership indexes.
 
+use crate::spi::{first, read_kept, result_column, text_datum};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -158,31 +159,30 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
 fn is_member(name: &str, key: &str) -> bool {
     let seg = find(name);
     let reg = require_registered(seg.source);
-    Spi::get_one_with_args::<bool>(
-        &format!(
-            "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
-            reg.membership(),
-            ident(&reg.key),
-            reg.key_type
-        ),
-        &[seg.id.into(), key.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    let sql = format!(
+        "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
+        reg.membership(),
+        ident(&reg.key),
+        reg.key_type
+    );
+    Spi::connect(|_| {
+        read_kept(&sql, &[pg_sys::INT8OID, pg_sys::TEXTOID], &[seg.id.into(), text_datum(key)]);
+        first::<bool>(1).unwrap_or(false)
+    })
 }
 
 /// The source a key belongs to when none is named: the only registered
 /// source, or the only one whose key has the key's type.
 fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
-    let candidates = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source
-          WHERE key_type OPERATOR(pg_catalog.=) $1 OR (SELECT pg_catalog.count(*) FROM segments.source) OPERATOR(pg_catalog.=) 1",
-        &[key_type.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
+    let candidates = Spi::connect(|_| {
+        read_kept(
+            "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source
+              WHERE key_type OPERATOR(pg_catalog.=) $1 OR (SELECT pg_catalog.count(*) FROM segments.source) OPERATOR(pg_catalog.=) 1",
+            &[pg_sys::OIDOID],
+            &[key_type.into()],
+        );
+        first::<Vec<pg_sys::Oid>>(1).unwrap_or_default()
+    });
     match candidates.as_slice() {
         [one] => *one,
         [] => bad_argument("no registered source has a key of this type".into()),
@@ -195,22 +195,16 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
 fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
     let rel = source.unwrap_or_else(|| source_for(key_type));
     let reg = require_registered(rel);
-    let names: Vec<String> = Spi::connect(|client| {
-        client
-            .select(
-                &format!(
-                    "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
-                      WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
-                    reg.membership(),
-                    ident(&reg.key),
-                    reg.key_type
-                ),
-                None,
-                &[key.into()],
-            )
-            .expect("reading memberships")
-            .filter_map(|r| r.get::<String>(1).ok().flatten())
-            .collect()
+    let sql = format!(
+        "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
+          WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
+        reg.membership(),
+        ident(&reg.key),
+        reg.key_type
+    );
+    let names: Vec<String> = Spi::connect(|_| {
+        read_kept(&sql, &[pg_sys::TEXTOID], &[text_datum(key)]);
+        result_column::<String>(1).into_iter().flatten().collect()
     });
     SetOfIterator::new(names)
 }

@@ -1,6 +1,7 @@
 //! The segment catalog: create, redefine, rename, drop, refresh, freeze,
 //! dependents. Memberships of static segments are in `members`.
 
+use crate::spi::{first, read_kept};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 
@@ -32,18 +33,17 @@ SELECT id, name, kind, source::pg_catalog.oid, definition, shared, track_changes
 /// Looks a segment up by name as the caller: a personal segment of someone
 /// else is "not found", exactly like one that does not exist.
 pub fn find(name: &str) -> Segment {
-    let found = Spi::connect(|client| {
-        let rows = client.select(FIND, Some(1), &[name.into()]).ok()?;
-        let r = rows.first();
+    let found = Spi::connect(|_| {
+        read_kept(FIND, &[pg_sys::TEXTOID], &[name.into_datum()?]);
         Some(Segment {
-            id: r.get(1).ok()??,
-            name: r.get(2).ok()??,
-            kind: r.get(3).ok()??,
-            source: r.get(4).ok()??,
-            definition: r.get(5).ok()?,
-            shared: r.get(6).ok()??,
-            track_changes: r.get(7).ok()??,
-            can_modify: r.get(8).ok()??,
+            id: first(1)?,
+            name: first(2)?,
+            kind: first(3)?,
+            source: first(4)?,
+            definition: first(5),
+            shared: first(6)?,
+            track_changes: first(7)?,
+            can_modify: first(8)?,
         })
     });
     found.unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")))

@@ -1,0 +1,103 @@
+//! Statements run with kept generic plans: the write path and the read
+//! functions run the same few statements over and over, and planning them
+//! each time would cost more than running them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+use crate::api::fail;
+
+thread_local! {
+    /// Kept generic plans of the statements every write runs, by SQL text.
+    /// Generic, because the plan cache would otherwise keep re-planning them
+    /// (custom plans for each key array), which cost several times more than
+    /// running them. PostgreSQL's plan cache re-validates them after DDL.
+    static PLANS: RefCell<HashMap<String, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
+}
+
+const KEPT_PLANS: usize = 1000;
+
+/// Runs `sql` with a kept generic plan; the caller reads `SPI_tuptable`.
+/// Must run inside an SPI connection (`Spi::connect_mut`).
+pub fn run_kept(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
+    run(sql, types, args, false)
+}
+
+/// `run_kept` for a statement that only reads, under the active snapshot
+/// (SPI's read-only mode: no new snapshot, no command counter increment).
+pub fn read_kept(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
+    run(sql, types, args, true)
+}
+
+fn run(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum], read_only: bool) {
+    let cached = PLANS.with(|p| p.borrow().get(sql).copied());
+    let plan = cached.unwrap_or_else(|| {
+        let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
+        let mut types = types.to_vec();
+        // SAFETY: plain SPI calls inside a connected SPI context.
+        let plan = unsafe {
+            let plan = pg_sys::SPI_prepare_cursor(
+                text.as_ptr(),
+                types.len() as i32,
+                types.as_mut_ptr(),
+                pg_sys::CURSOR_OPT_GENERIC_PLAN as i32,
+            );
+            if plan.is_null() || pg_sys::SPI_keepplan(plan) != 0 {
+                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("could not prepare: {sql}"));
+            }
+            plan
+        };
+        PLANS.with(|p| {
+            let mut plans = p.borrow_mut();
+            if plans.len() >= KEPT_PLANS {
+                // SAFETY: plans kept by this backend, no longer referenced.
+                plans.drain().for_each(|(_, old)| unsafe {
+                    pg_sys::SPI_freeplan(old);
+                });
+            }
+            plans.insert(sql.to_string(), plan);
+        });
+        plan
+    });
+    let mut values = args.to_vec();
+    let nulls = vec![b' ' as std::ffi::c_char; args.len()];
+    // SAFETY: arguments match the plan's parameter types.
+    let rc = unsafe { pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), read_only, 0) };
+    if rc < 0 {
+        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("SPI_execute_plan failed ({rc}): {sql}"));
+    }
+}
+
+/// Column `n` (1-based) of every row of the last kept statement's result.
+pub fn result_column<T: FromDatum>(n: i32) -> Vec<Option<T>> {
+    // SAFETY: reads the result of the statement just run in this SPI context.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return vec![];
+        }
+        (0..(*table).numvals as usize)
+            .map(|i| {
+                let mut isnull = false;
+                let datum = pg_sys::SPI_getbinval(*(*table).vals.add(i), (*table).tupdesc, n, &mut isnull);
+                T::from_datum(datum, isnull)
+            })
+            .collect()
+    }
+}
+
+pub fn text_array(keys: &[String]) -> pg_sys::Datum {
+    keys.to_vec().into_datum().expect("a text[] datum")
+}
+
+/// Column `n` (1-based) of the first row of the last kept statement's result.
+pub fn first<T: FromDatum>(n: i32) -> Option<T> {
+    result_column::<T>(n).into_iter().next().flatten()
+}
+
+pub fn text_datum(text: &str) -> pg_sys::Datum {
+    text.into_datum().expect("a text datum")
+}
