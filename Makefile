@@ -58,7 +58,8 @@ test: unit pgrx-test regress isolation dump
 	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore)"
 
 # Not a test: numbers, written to BENCHMARKS.md (BENCH_CONTACTS, BENCH_SECONDS).
-bench: install
+bench: deps
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
 	@SEG_SWEEP_INTERVAL=86400 bash scripts/cluster.sh start
 	@bash bench/run.sh || { bash scripts/cluster.sh stop; exit 1; }
 	@bash scripts/cluster.sh stop

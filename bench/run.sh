@@ -1,162 +1,486 @@
 #!/usr/bin/env bash
-# make bench: pg_segments side by side with the plain table, in one run,
+# make bench: pg_segments side by side with the physical limit and the usual
+# alternatives, every workload of the benchmark issue in one run, variants
 # interleaved, 3 repetitions, medians; writes BENCHMARKS.md. Not a test.
-#   BENCH_CONTACTS (default 1000000), BENCH_SECONDS per pgbench run (default 10)
-# Covers workloads 2, 4, 5, 6 and 8 of the benchmark issue; the others and the
-# alternative variants (PL/pgSQL triggers, materialized views) are not built yet.
+#   BENCH_CONTACTS  contacts (default 1000000)
+#   BENCH_SECONDS   seconds per pgbench run (default 5)
+#   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
+#
+# Variants, each on its own table loaded with the same rows:
+#   plain  the table alone, no segments: the physical limit
+#   ideal  plain, then one INSERT … SELECT per segment (bulk loads only)
+#   pg     pg_segments
+#   row    a hand-written PL/pgSQL row trigger per segment
+#   stmt   one PL/pgSQL statement-level trigger with transition tables
+#   mview  one materialized view per segment, refreshed after the write
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CONTACTS:-1000000}
-T=${BENCH_SECONDS:-10}
+T=${BENCH_SECONDS:-5}
+COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
 PORT=${SEG_PORT:-54329}
 DB=bench
 PSQL="psql -X -q -A -t -v ON_ERROR_STOP=1 -h /tmp -p $PORT -U postgres"
+CSV=/tmp/pg_segments_bench.csv
 OUT=BENCHMARKS.md
 RES=$(mktemp)
+NOTES=$(mktemp)
 
+sql() { $PSQL $DB "$@"; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
-ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
-tps() { pgbench -n -h /tmp -p "$PORT" -U postgres -c "$1" -j "$1" -T "$T" -f "$2" $DB 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
-# Milliseconds of one SQL statement, measured inside the server.
+ratio() { if [ -n "$2" ] && [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; else echo "—"; fi; }
+tps() {
+  pgbench -n -h /tmp -p "$PORT" -U postgres -c "$1" -j "$1" -T "$T" -f "$2" $DB 2>/dev/null \
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | xargs printf '%.0f'
+}
+# Milliseconds of SQL statements, measured inside the server.
 ms() {
-  $PSQL $DB -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN $1; RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0) * 1000, 2); END \$\$" 2>&1 \
+  sql -c "DO \$bench\$ DECLARE t0 timestamptz; BEGIN PERFORM pg_catalog.pg_sleep(0.3); t0 := clock_timestamp(); $1;
+          RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1); END \$bench\$" 2>&1 \
     | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'
 }
+# "ms peak": also the growth of the backend's private memory (RssAnon, MB)
+# over what it held before the statements ran, sampled every 20 ms.
+ms_mem() {
+  local out; out=$(mktemp)
+  PGAPPNAME=bench_mem ms "$1" > "$out" &
+  local job=$! pid="" base=0 peak=0 v
+  while [ -z "$pid" ] && kill -0 $job 2>/dev/null; do
+    pid=$($PSQL postgres -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench_mem'")
+  done
+  while kill -0 $job 2>/dev/null; do
+    v=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    if [ -n "$v" ]; then [ "$base" = 0 ] && base=$v; [ "$v" -gt "$peak" ] && peak=$v; fi
+    sleep 0.02
+  done
+  wait $job
+  echo "$(cat "$out") $(( (peak - base) / 1024 ))"
+  rm -f "$out"
+}
 row() { echo "| $* |" >> "$RES"; }
+note() { echo "$*" >> "$NOTES"; }
+say() { echo "==> $*"; }
 
-echo "==> loading $N contacts"
-$PSQL postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-$PSQL $DB <<SQL
-SET client_min_messages = warning;
-CREATE EXTENSION pg_segments;
-CREATE TABLE contacts (id bigint PRIMARY KEY, country text, score int, plan text, note text, created_at timestamptz);
-INSERT INTO contacts SELECT i, (ARRAY['DE','BR','AT','US'])[1 + i % 4], i % 100, (ARRAY['free','pro'])[1 + i % 2], 'x',
-       now() - (i % 1000) * interval '1 hour' FROM generate_series(1, $N) i;
-CREATE INDEX ON contacts (created_at);
-VACUUM ANALYZE contacts;
-SELECT segments.register_source('contacts');
-SQL
-
-# --- Workload 2: single-row UPDATE, used / unused column, 0, 10, 100 segments
-cat > /tmp/bench_used.sql <<SQL
-\set id random(1, $N)
-UPDATE contacts SET score = (score + 1) % 100 WHERE id = :id;
-SQL
-cat > /tmp/bench_unused.sql <<SQL
-\set id random(1, $N)
-UPDATE contacts SET note = md5(:id::text) WHERE id = :id;
-SQL
-echo "| workload | segments | clients | pg_segments tps | plain tps | ratio | target |" > "$RES"
-echo "|---|---|---|---|---|---|---|" >> "$RES"
-have=0
-for S in 0 10 100; do
-  if [ "$S" -gt "$have" ]; then
-    $PSQL $DB -c "SELECT count(segments.create_segment('w2_' || i, format('score > %s AND country IN (''DE'', ''AT'') OR plan = ''pro'' AND score < %s', i % 100, i % 100))) FROM generate_series($((have + 1)), $S) i" >/dev/null
-    have=$S
-  fi
-  for w in used unused; do
-    for c in 1 2; do
-      with=(); plain=()
-      for rep in 1 2 3; do
-        $PSQL $DB -c "ALTER TABLE contacts ENABLE TRIGGER USER"
-        with+=("$(tps "$c" /tmp/bench_$w.sql)")
-        $PSQL $DB -c "ALTER TABLE contacts DISABLE TRIGGER USER"
-        plain+=("$(tps "$c" /tmp/bench_$w.sql)")
-      done
-      $PSQL $DB -c "ALTER TABLE contacts ENABLE TRIGGER USER"
-      a=$(median "${with[@]}"); b=$(median "${plain[@]}")
-      target="—"
-      [ "$w" = used ] && [ "$S" = 10 ] && target="≥ 0.8"
-      [ "$w" = used ] && [ "$S" = 100 ] && target="≥ 0.5"
-      [ "$w" = unused ] && target="≥ 0.95"
-      row "2: UPDATE $w column | $S | $c | $a | $b | $(ratio "$a" "$b") | $target"
-      echo "   $w column, $S segments, $c client(s): $a vs $b tps"
-    done
-  done
-done
-
-# --- Workload 5: create_segment over all contacts vs the equivalent INSERT … SELECT
-$PSQL $DB -c "CREATE TABLE plain_membership (segment_id bigint, id bigint, entered_at timestamptz DEFAULT now(), PRIMARY KEY (segment_id, id)); CREATE INDEX ON plain_membership (id)"
-seg=(); ins=()
-for rep in 1 2 3; do
-  seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50')")")
-  ins+=("$(ms "INSERT INTO plain_membership (segment_id, id) SELECT $rep, c.id FROM contacts c WHERE c.score < 50")")
-done
-a=$(median "${seg[@]}"); b=$(median "${ins[@]}")
-row "5: create_segment (score < 50) | — | 1 | $a ms | $b ms | $(ratio "$a" "$b") (time) | ≤ 1.2"
-
-# --- Workload 4: reads against the same lookups on the plain table
-cat > /tmp/bench_is_member.sql <<SQL
-\set id random(1, $N)
-SELECT segments.is_member('w5_1', :id::bigint);
-SQL
-cat > /tmp/bench_plain_member.sql <<SQL
-\set id random(1, $N)
-SELECT EXISTS (SELECT FROM plain_membership WHERE segment_id = 1 AND id = :id);
-SQL
-cat > /tmp/bench_segments_of.sql <<SQL
-\set id random(1, $N)
-SELECT segments.segments_of(:id::bigint);
-SQL
-cat > /tmp/bench_plain_of.sql <<SQL
-\set id random(1, $N)
-SELECT segment_id FROM plain_membership WHERE id = :id;
-SQL
-cat > /tmp/bench_count.sql <<SQL
-SELECT segments.member_count('w5_1');
-SQL
-cat > /tmp/bench_plain_count.sql <<SQL
-SELECT count(*) FROM plain_membership WHERE segment_id = 1;
-SQL
-for pair in "is_member:is_member:plain_member" "segments_of:segments_of:plain_of" "member_count:count:plain_count"; do
-  IFS=: read -r label a_f b_f <<< "$pair"
-  with=(); plain=()
-  for rep in 1 2 3; do
-    with+=("$(tps 1 /tmp/bench_$a_f.sql)"); plain+=("$(tps 1 /tmp/bench_$b_f.sql)")
-  done
-  a=$(median "${with[@]}"); b=$(median "${plain[@]}")
-  row "4: $label | — | 1 | $a | $b | $(ratio "$a" "$b") | ≥ 0.83 (within 1.2×)"
-done
-
-# --- Workload 6: refresh_due() with 0, 1,000 and 10,000 contacts crossing
-$PSQL $DB -c "SELECT segments.create_segment('w6', 'created_at WITHIN LAST 1 day')" >/dev/null
-for K in 0 1000 10000; do
-  times=()
-  for rep in 1 2 3; do
-    # Put K contacts just across the boundary since a sweep one minute ago.
-    $PSQL $DB -c "UPDATE segments.segment_def SET swept_at = now() - interval '1 minute' WHERE name = 'w6';
-                  UPDATE contacts SET created_at = CASE WHEN id <= $K THEN now() - interval '1 day' + interval '1 second' * (random() * 30 - 45)
-                                                        ELSE now() - interval '10 days' END
-                   WHERE id <= 20000 AND (id <= $K OR created_at > now() - interval '2 days')"
-    times+=("$(ms "PERFORM segments.refresh_due()")")
-  done
-  t=$(median "${times[@]}")
-  target="—"; [ "$K" = 0 ] && target="< 10 ms"
-  row "6: refresh_due, $K crossing | 1 | 1 | $t ms | — | — | $target"
-done
-
-# --- Workload 8: compiling a 1,000-condition definition
-def=$(for i in $(seq 1 1000); do printf "score = %d OR " "$i"; done | sed 's/ OR $//')
-times=()
-for rep in 1 2 3 4 5; do times+=("$(ms "PERFORM segments.explain('$def', 'contacts')")"); done
-row "8: compile 1,000 conditions | — | 1 | $(median "${times[@]}") ms | — | — | < 5 ms"
-
+# BENCHMARKS.md from what was measured, also when a step fails.
+write_out() {
 {
   echo "# Benchmarks"
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s, 3 repetitions"
-  echo "interleaved with the plain variant, medians. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB,"
-  echo "$(psql -X -A -t -h /tmp -p "$PORT" -U postgres -c 'SELECT version()' postgres | cut -d, -f1)."
+  echo "with the variants interleaved, medians. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
+  echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
+  echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), default settings except max_wal_size = 8GB."
+  echo "pg_segments is the release build."
   echo
-  echo "\"plain\" is the same table with pg_segments' triggers disabled (workload 2), the same lookups on a"
-  echo "plain membership table with the same indexes (workload 4), or the equivalent INSERT … SELECT"
-  echo "(workload 5). Ratios above 1 are better for tps, below 1 better for times."
+  echo "Variants, each on its own table loaded with the same rows: **plain** the table alone (the physical"
+  echo "limit); **ideal** the write followed by one INSERT … SELECT per segment; **pg** pg_segments;"
+  echo "**row** one hand-written PL/pgSQL row trigger per segment; **stmt** one PL/pgSQL statement"
+  echo "trigger with transition tables for all segments; **mview** one materialized view per segment,"
+  echo "refreshed after the write. Attribute segment i is"
+  echo "\`$(definition 1 | sed 's/ 7 AND 11/ a AND a+4/; s/= 57$/= b/')\`"
+  echo "(about 2.5% of contacts each). Ratios: tps / plain tps (higher is better) or time / plain"
+  echo "time (lower is better)."
   echo
   cat "$RES"
   echo
-  echo "Not measured yet: workloads 1 (bulk load), 3 (event inserts), 7 (bulk UPDATE/DELETE), peak"
-  echo "memory, and the alternative variants (per-segment PL/pgSQL triggers, one statement trigger,"
-  echo "materialized views)."
+  cat "$NOTES"
 } > "$OUT"
-rm -f "$RES"
-echo "==> wrote $OUT"
+rm -f "$RES" "$NOTES"
+say "wrote $OUT"
+}
+trap write_out EXIT
+
+# Segment i (1-based): a nested AND/OR filter on the contact row, about 2.5%
+# of contacts each. The hand-written variants use the same predicate.
+seg_a() { echo $(( ($1 * 7) % 95 )); }
+seg_b() { echo $(( ($(seg_a "$1") + 50) % 100 )); }
+definition() {
+  local a; a=$(seg_a "$1")
+  echo "score BETWEEN $a AND $((a + 4)) AND country IN ('DE', 'AT') OR plan = 'pro' AND score = $(seg_b "$1")"
+}
+pred() { # $1 row alias, $2 a, $3 b
+  echo "(($1.score BETWEEN $2 AND $2 + 4 AND $1.country IN ('DE', 'AT')) OR ($1.plan = 'pro' AND $1.score = $3))"
+}
+
+say "setting up ($N contacts)"
+$PSQL postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+$PSQL postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+sql <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION pg_segments;
+CREATE TABLE staging (id bigint PRIMARY KEY, country text, score int, plan text, note text, created_at timestamptz, company_id bigint);
+INSERT INTO staging SELECT i, (ARRAY['DE','BR','AT','US'])[1 + i % 4], (i * 37) % 100, (ARRAY['free','pro'])[1 + i % 2], 'x',
+       now() - (i % 1000) * interval '1 hour', 1 + i % 10000 FROM generate_series(1, $N) i;
+COPY staging TO '$CSV' (FORMAT csv);
+CREATE TABLE bench_seg (i int PRIMARY KEY, a int, b int);
+-- Row triggers: one per segment, the segment's predicate on OLD and NEW.
+CREATE FUNCTION row_seg() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+DECLARE seg int := TG_ARGV[0]; a int := TG_ARGV[1]; b int := TG_ARGV[2]; was boolean := false; now_in boolean := false;
+BEGIN
+  IF TG_OP <> 'INSERT' THEN was := $(pred OLD a b); END IF;
+  IF TG_OP <> 'DELETE' THEN now_in := $(pred NEW a b); END IF;
+  IF now_in AND NOT was THEN
+    EXECUTE format('INSERT INTO %I VALUES (\$1, \$2) ON CONFLICT DO NOTHING', TG_TABLE_NAME || '_m') USING seg, NEW.id;
+  ELSIF was AND NOT now_in THEN
+    EXECUTE format('DELETE FROM %I WHERE segment_id = \$1 AND id = \$2', TG_TABLE_NAME || '_m') USING seg, OLD.id;
+  END IF;
+  RETURN NULL;
+END \$f\$;
+-- One statement trigger for all segments, set-based over the transition tables.
+CREATE FUNCTION stmt_ins() RETURNS trigger LANGUAGE plpgsql AS \$f\$ BEGIN
+  INSERT INTO c_stmt_m SELECT g.i, n.id FROM new_rows n JOIN bench_seg g ON $(pred n g.a g.b) ON CONFLICT DO NOTHING;
+  RETURN NULL; END \$f\$;
+CREATE FUNCTION stmt_upd() RETURNS trigger LANGUAGE plpgsql AS \$f\$ BEGIN
+  DELETE FROM c_stmt_m m USING old_rows o WHERE m.id = o.id;
+  INSERT INTO c_stmt_m SELECT g.i, n.id FROM new_rows n JOIN bench_seg g ON $(pred n g.a g.b) ON CONFLICT DO NOTHING;
+  RETURN NULL; END \$f\$;
+CREATE FUNCTION stmt_del() RETURNS trigger LANGUAGE plpgsql AS \$f\$ BEGIN
+  DELETE FROM c_stmt_m m USING old_rows o WHERE m.id = o.id;
+  RETURN NULL; END \$f\$;
+VACUUM ANALYZE staging;
+SQL
+
+VARIANTS="plain ideal pg row stmt mview"
+table_of() { case $1 in ideal) echo c_plain ;; *) echo "c_$1" ;; esac; }
+
+# (Re)creates the variant tables, empty, with S segments each.
+setup() {
+  local S=$1 v i a b
+  if [ -n "$(sql -c "SELECT to_regclass('c_pg')")" ]; then
+    sql -c "SELECT segments.unregister_source('c_pg', true)" >/dev/null
+  fi
+  sql -c "SET client_min_messages = warning; TRUNCATE bench_seg;
+          DROP TABLE IF EXISTS c_plain, c_pg, c_row, c_stmt, c_mview, c_plain_m, c_row_m, c_stmt_m CASCADE"
+  for v in plain pg row stmt mview; do
+    sql -c "CREATE TABLE c_$v (LIKE staging INCLUDING ALL)"
+  done
+  for v in plain row stmt; do
+    sql -c "CREATE TABLE c_${v}_m (segment_id int, id bigint, PRIMARY KEY (segment_id, id)); CREATE INDEX ON c_${v}_m (id)"
+  done
+  sql -c "SELECT segments.register_source('c_pg')" >/dev/null
+  for i in $(seq 1 "$S"); do
+    a=$(seg_a "$i"); b=$(seg_b "$i")
+    sql -c "INSERT INTO bench_seg VALUES ($i, $a, $b)"
+    sql -c "SELECT segments.create_segment('s$i', \$d\$$(definition "$i")\$d\$, source => 'c_pg')" >/dev/null
+    sql -c "CREATE TRIGGER row_$i AFTER INSERT OR UPDATE OF score, country, plan OR DELETE ON c_row
+              FOR EACH ROW EXECUTE FUNCTION row_seg($i, $a, $b)"
+    sql -c "CREATE MATERIALIZED VIEW mview_$i AS SELECT id FROM c_mview c WHERE $(pred c "$a" "$b") WITH NO DATA"
+  done
+  if [ "$S" -gt 0 ]; then
+    sql -c "CREATE TRIGGER stmt_ins AFTER INSERT ON c_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stmt_ins();
+            CREATE TRIGGER stmt_upd AFTER UPDATE ON c_stmt REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stmt_upd();
+            CREATE TRIGGER stmt_del AFTER DELETE ON c_stmt REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stmt_del();"
+  fi
+}
+refresh_all() { local i out=""; for i in $(seq 1 "$1"); do out+="; REFRESH MATERIALIZED VIEW mview_$i"; done; echo "$out"; }
+ideal_fill() { # one INSERT … SELECT per segment over rows of c_plain matching $2
+  local i out=""
+  for i in $(seq 1 "$1"); do out+="; INSERT INTO c_plain_m SELECT $i, c.id FROM c_plain c WHERE $(pred c "$(seg_a "$i")" "$(seg_b "$i")") $2"; done
+  echo "$out"
+}
+empty() { # SQL that empties variant $1's table and memberships
+  case $1 in
+    plain|ideal) echo "TRUNCATE c_plain, c_plain_m" ;;
+    pg) echo "TRUNCATE c_pg" ;;
+    row|stmt) echo "TRUNCATE c_$1, c_$1_m" ;;
+    mview) echo "TRUNCATE c_mview" ;;
+  esac
+}
+# The statements of a bulk write for variant $1 with $2 segments; $3 the write on table TBL.
+write_for() {
+  local v=$1 S=$2 w=${3//TBL/$(table_of "$1")}
+  case $v in
+    ideal) echo "$w$(ideal_fill "$S" "${4:-}")" ;;
+    mview) echo "$w$(refresh_all "$S")" ;;
+    *) echo "$w" ;;
+  esac
+}
+
+echo "| workload | segments | variant | clients | value | ratio to plain | target |" > "$RES"
+echo "|---|---|---|---|---|---|---|" >> "$RES"
+
+for S in $COUNTS; do
+  say "$S attribute segments"
+  setup "$S"
+  vs="plain pg row stmt mview"; [ "$S" -gt 0 ] && vs="plain ideal pg row stmt mview"
+  # 100 row triggers over 1,000,000 rows (100M PL/pgSQL calls) would take
+  # the whole run: at that size the row variant is filled set-based and
+  # measured only on single-row writes.
+  [ "$S" -ge 100 ] && vs=${vs/ row/}
+  [ "$S" = 0 ] && vs="plain pg"
+
+  # --- Workload 1: bulk INSERT … SELECT and COPY into the empty table
+  for how in insert copy; do
+    declare -A times=(); declare -A peaks=()
+    for rep in 1 2 3; do
+      for v in $vs; do
+        sql -c "$(empty "$v")"
+        if [ $how = insert ]; then w="INSERT INTO TBL SELECT * FROM staging"; else w="COPY TBL FROM '$CSV' (FORMAT csv)"; fi
+        if [ "$rep" = 1 ] && [ $how = insert ] && { [ "$v" = pg ] || [ "$v" = plain ]; }; then
+          read -r t m <<< "$(ms_mem "$(write_for "$v" "$S" "$w")")"
+          peaks[$v]=$m
+        else
+          t=$(ms "$(write_for "$v" "$S" "$w")")
+        fi
+        times[$v]="${times[$v]:-} $t"
+      done
+    done
+    base=$(median ${times[plain]}); ideal=""
+    [ "$S" -gt 0 ] && ideal=$(median ${times[ideal]})
+    for v in $vs; do
+      t=$(median ${times[$v]}); target="—"; extra=""
+      if [ "$v" = pg ] && [ -n "$ideal" ]; then
+        extra=" (×$(ratio "$t" "$ideal") the ideal)"
+        [ "$S" = 10 ] && target="≤ 1.2× ideal"; [ "$S" = 100 ] && target="≤ 1.3× ideal"
+      fi
+      row "1: bulk $how of $N | $S | $v | 1 | $t ms$extra | $(ratio "$t" "$base") (time) | $target"
+    done
+    if [ $how = insert ]; then
+      row "1: peak backend memory growth, INSERT … SELECT | $S | pg | 1 | ${peaks[pg]} MB (plain ${peaks[plain]} MB) | — | < 256 MB"
+    fi
+    unset times peaks
+    say "   workload 1 ($how) done"
+  done
+  # Leave every variant loaded for the single-row and bulk updates.
+  sql -c "$(empty ideal); INSERT INTO c_plain SELECT * FROM staging"
+  if [[ " $vs " != *" row "* ]]; then
+    sql -c "ALTER TABLE c_row DISABLE TRIGGER USER; TRUNCATE c_row, c_row_m; INSERT INTO c_row SELECT * FROM staging;
+            INSERT INTO c_row_m SELECT g.i, c.id FROM c_row c JOIN bench_seg g ON $(pred c g.a g.b); ALTER TABLE c_row ENABLE TRIGGER USER"
+  fi
+  sql -c "VACUUM ANALYZE c_plain, c_pg, c_row, c_stmt, c_mview, c_row_m, c_stmt_m, segments.c_pg_membership"
+
+  # --- Workload 2: single-row UPDATE of a random contact
+  w2="plain pg row stmt"; [ "$S" = 0 ] && w2="plain pg"
+  for v in $w2 mview; do
+    for col in used unused; do
+      set_clause="score = (score + 1) % 100"; [ $col = unused ] && set_clause="note = md5(:id::text)"
+      { echo "\\set id random(1, $N)"; echo "UPDATE c_$v SET $set_clause WHERE id = :id;"
+        [ "$v" = mview ] && refresh_all "$S" | tr ';' '\n' | sed '/^ *$/d; s/$/;/'; } > "/tmp/bench_w2_${v}_$col.sql"
+    done
+  done
+  for col in used unused; do
+    for c in 1 2; do
+      declare -A tp=()
+      runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
+      for rep in 1 2 3; do
+        for v in $runs; do tp[$v]="${tp[$v]:-} $(tps "$c" "/tmp/bench_w2_${v}_$col.sql")"; done
+      done
+      base=$(median ${tp[plain]})
+      for v in $runs; do
+        t=$(median ${tp[$v]}); target="—"
+        if [ "$v" = pg ]; then
+          [ $col = used ] && [ "$S" = 10 ] && target="≥ 0.8"
+          [ $col = used ] && [ "$S" = 100 ] && target="≥ 0.5"
+          [ $col = unused ] && target="≥ 0.95"
+        fi
+        row "2: UPDATE $col column | $S | $v | $c | $t tps | $(ratio "$t" "$base") | $target"
+      done
+      unset tp
+    done
+  done
+  say "   workload 2 done"
+
+  # --- Workload 7: bulk UPDATE of 10% of contacts, bulk DELETE of 10%
+  if [ "$S" -gt 0 ]; then
+    w7="plain pg row stmt mview"; [ "$S" -ge 100 ] && w7="plain pg stmt mview"
+    for op in update delete; do
+      declare -A times=()
+      for rep in 1 2 3; do
+        for v in $w7; do
+          if [ $op = update ]; then
+            times[$v]="${times[$v]:-} $(ms "$(write_for "$v" "$S" "UPDATE TBL SET score = (score + 1) % 100 WHERE id % 10 = $rep")")"
+          else
+            times[$v]="${times[$v]:-} $(ms "$(write_for "$v" "$S" "DELETE FROM TBL WHERE id % 10 = $rep")")"
+            sql -c "INSERT INTO $(table_of "$v") SELECT * FROM staging WHERE id % 10 = $rep"
+          fi
+        done
+      done
+      base=$(median ${times[plain]})
+      for v in $w7; do
+        t=$(median ${times[$v]})
+        row "7: bulk $op of 10% | $S | $v | 1 | $t ms | $(ratio "$t" "$base") (time) | —"
+      done
+      unset times
+    done
+    say "   workload 7 done"
+  fi
+done
+
+# --- Workload 4: reads, against the same lookups on a plain copy of the membership
+say "reads"
+sql -c "SELECT segments.create_segment('half', 'score < 50', source => 'c_pg')" >/dev/null
+half=$(sql -c "SELECT id FROM segments.segment WHERE name = 'half'")
+sql -c "CREATE TABLE plain_m AS SELECT * FROM segments.c_pg_membership" \
+    -c "ALTER TABLE plain_m ADD PRIMARY KEY (segment_id, id); CREATE INDEX ON plain_m (id)" -c "VACUUM ANALYZE plain_m, segments.c_pg_membership"
+pages=$(( N / 200 ))
+cat > /tmp/bench_r_is_member.sql <<SQL
+\set id random(1, $N)
+SELECT segments.is_member('half', :id::bigint);
+SQL
+cat > /tmp/bench_p_is_member.sql <<SQL
+\set id random(1, $N)
+SELECT EXISTS (SELECT FROM plain_m WHERE segment_id = $half AND id = :id);
+SQL
+cat > /tmp/bench_r_segments_of.sql <<SQL
+\set id random(1, $N)
+SELECT segments.segments_of(:id::bigint);
+SQL
+cat > /tmp/bench_p_segments_of.sql <<SQL
+\set id random(1, $N)
+SELECT d.name FROM plain_m m JOIN segments.segment_def d ON d.id = m.segment_id WHERE m.id = :id ORDER BY d.name;
+SQL
+cat > /tmp/bench_r_page.sql <<SQL
+\set p random(0, $pages)
+SELECT m.id, m.entered_at FROM segments.c_pg_membership m WHERE m.segment_id = (SELECT id FROM segments.segment WHERE name = 'half')
+ ORDER BY m.id LIMIT 100 OFFSET :p * 100;
+SQL
+cat > /tmp/bench_r_page_view.sql <<SQL
+\set p random(0, $pages)
+SELECT key, entered_at FROM segments.members WHERE segment_name = 'half' ORDER BY key LIMIT 100 OFFSET :p * 100;
+SQL
+cat > /tmp/bench_p_page.sql <<SQL
+\set p random(0, $pages)
+SELECT id, entered_at FROM plain_m WHERE segment_id = $half ORDER BY id LIMIT 100 OFFSET :p * 100;
+SQL
+cat > /tmp/bench_r_member_count.sql <<SQL
+SELECT segments.member_count('half');
+SQL
+cat > /tmp/bench_p_member_count.sql <<SQL
+SELECT count(*) FROM plain_m WHERE segment_id = $half;
+SQL
+cp /tmp/bench_p_page.sql /tmp/bench_p_page_view.sql
+for what in is_member segments_of page page_view member_count; do
+  with=(); plain=()
+  for rep in 1 2 3; do
+    with+=("$(tps 1 /tmp/bench_r_$what.sql)"); plain+=("$(tps 1 /tmp/bench_p_$what.sql)")
+  done
+  a=$(median "${with[@]}"); b=$(median "${plain[@]}")
+  row "4: $what | — | pg | 1 | $a tps (plain $b) | $(ratio "$a" "$b") | ≥ 0.83 (within 1.2×)"
+done
+
+# --- Workload 5: create_segment over every contact vs the equivalent INSERT … SELECT
+say "create_segment"
+sql -c "CREATE TABLE plain_w5 (segment_id bigint, id bigint, entered_at timestamptz DEFAULT now(), PRIMARY KEY (segment_id, id)); CREATE INDEX ON plain_w5 (id)"
+seg=(); ins=()
+for rep in 1 2 3; do
+  seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50 AND plan = ''pro''', source => 'c_pg')")")
+  ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT $rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
+done
+a=$(median "${seg[@]}"); b=$(median "${ins[@]}")
+row "5: create_segment over $N | — | pg | 1 | $a ms (INSERT … SELECT $b ms) | $(ratio "$a" "$b") (time) | ≤ 1.2"
+
+# --- Workload 6: refresh_due() with 0, 1,000 and 10,000 contacts crossing
+say "refresh_due"
+sql -c "SELECT segments.create_segment('w6', 'created_at WITHIN LAST 1 day', source => 'c_pg')" >/dev/null
+for K in 0 1000 10000; do
+  tl=()
+  for rep in 1 2 3; do
+    # K contacts just across the boundary since a sweep one minute ago.
+    sql -c "UPDATE segments.segment_def SET swept_at = now() - interval '1 minute' WHERE name = 'w6';
+            UPDATE c_pg SET created_at = CASE WHEN id <= $K THEN now() - interval '1 day' + interval '1 second' * (random() * 30 - 45)
+                                              ELSE now() - interval '10 days' END
+             WHERE id <= 20000 AND (id <= $K OR created_at > now() - interval '2 days')"
+    tl+=("$(ms "PERFORM segments.refresh_due()")")
+  done
+  target="—"; [ "$K" = 0 ] && target="< 10 ms"
+  row "6: refresh_due, $K crossing | 1 | pg | 1 | $(median "${tl[@]}") ms | — | $target"
+done
+
+# --- Workload 8: compiling a 1,000-condition definition
+def=$(for i in $(seq 1 1000); do printf "score = %d OR " "$i"; done | sed 's/ OR $//')
+tl=()
+for rep in 1 2 3 4 5; do tl+=("$(ms "PERFORM segments.explain('$def', 'c_pg')")"); done
+row "8: compile 1,000 conditions | — | pg | 1 | $(median "${tl[@]}") ms | — | < 5 ms"
+
+# --- Workloads 1 (mixed segments) and 3: events, deals and a company lookup
+say "mixed segments"
+sql <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE TABLE companies (id bigint PRIMARY KEY, country text, employees int);
+INSERT INTO companies SELECT i, (ARRAY['DE','BR','AT'])[1 + i % 3], (i * 13) % 500 FROM generate_series(1, 10000) i;
+CREATE TABLE m_plain (LIKE staging INCLUDING ALL);
+CREATE TABLE m_pg (LIKE staging INCLUDING ALL);
+CREATE TABLE m_plain_m (segment_id int, id bigint, PRIMARY KEY (segment_id, id));
+CREATE INDEX ON m_plain_m (id);
+CREATE TABLE ev_plain (id bigserial PRIMARY KEY, contact_id bigint, name text, at timestamptz);
+INSERT INTO ev_plain (contact_id, name, at) SELECT 1 + (i * 7) % $N, 'e' || (i % 10), now() - (i % 90) * interval '1 day'
+  FROM generate_series(1, $N * 2) i;
+CREATE INDEX ON ev_plain (contact_id);
+CREATE TABLE ev_pg (LIKE ev_plain INCLUDING ALL);
+INSERT INTO ev_pg SELECT * FROM ev_plain;
+CREATE TABLE deals_pg (id bigserial PRIMARY KEY, contact_id bigint, stage text, amount numeric);
+INSERT INTO deals_pg (contact_id, stage, amount) SELECT 1 + (i * 11) % $N, (ARRAY['won','lost','open'])[1 + i % 3], (i * 37) % 5000
+  FROM generate_series(1, $N / 2) i;
+CREATE INDEX ON deals_pg (contact_id);
+VACUUM ANALYZE companies, ev_plain, ev_pg, deals_pg;
+SELECT segments.register_source('m_pg');
+SELECT segments.register_relation('events', 'm_pg', 'ev_pg', 'contact_id');
+SELECT segments.register_relation('deals', 'm_pg', 'deals_pg', 'contact_id');
+SELECT segments.register_lookup('company', 'm_pg', 'company_id', 'companies');
+SQL
+mixed=(
+  "COUNT events (name = 'e1') >= 1"
+  "ANY events (name = 'e2' AND at WITHIN LAST 30 days)"
+  "NO events (name = 'e3')"
+  "SUM deals.amount (stage = 'won') >= 2000"
+  "COUNT deals > 0 AND COUNT deals (stage = 'lost') = 0"
+  "company.country = 'DE' AND company.employees >= 100"
+  "company.employees < 50 OR score > 90"
+  "COUNT events >= 2 AND country = 'DE'"
+  "ANY deals (stage = 'open') AND NOT company.country = 'AT'"
+  "IN SEGMENT 'm1' AND plan = 'pro'"
+)
+ideal_mixed=""
+i=0
+for d in "${mixed[@]}"; do
+  i=$((i + 1))
+  sql -c "SELECT segments.create_segment('m$i', \$d\$$d\$d\$, source => 'm_pg')" >/dev/null
+  # The ideal evaluates the same predicate over the plain contacts (the
+  # one IN SEGMENT reads the ideal's own membership).
+  p=$(sql -c "SELECT segments.explain(\$d\$$d\$d\$, 'm_pg')")
+  [[ "$d" == "IN SEGMENT"* ]] && p="EXISTS (SELECT FROM m_plain_m x WHERE x.segment_id = 1 AND x.id = \"m_pg\".id) AND \"m_pg\".plan = 'pro'"
+  ideal_mixed+="; INSERT INTO m_plain_m SELECT $i, \"m_pg\".id FROM m_plain AS \"m_pg\" WHERE $p"
+done
+for how in insert copy; do
+  declare -A times=()
+  for rep in 1 2 3; do
+    if [ $how = insert ]; then load="SELECT * FROM staging"; else load=""; fi
+    for v in plain ideal pg; do
+      tbl=m_pg; [ "$v" != pg ] && tbl=m_plain
+      if [ $how = insert ]; then w="INSERT INTO $tbl SELECT * FROM staging"; else w="COPY $tbl FROM '$CSV' (FORMAT csv)"; fi
+      [ "$v" = ideal ] && w+="$ideal_mixed"
+      sql -c "TRUNCATE m_plain, m_plain_m, m_pg"
+      times[$v]="${times[$v]:-} $(ms "$w")"
+    done
+  done
+  base=$(median ${times[plain]}); ideal=$(median ${times[ideal]})
+  for v in plain ideal pg; do
+    t=$(median ${times[$v]}); extra=""
+    [ "$v" = pg ] && extra=" (×$(ratio "$t" "$ideal") the ideal)"
+    row "1: bulk $how of $N, 10 mixed segments | 10 mixed | $v | 1 | $t ms$extra | $(ratio "$t" "$base") (time) | —"
+  done
+  unset times
+done
+sql -c "TRUNCATE m_plain; INSERT INTO m_plain SELECT * FROM staging" -c "VACUUM ANALYZE m_plain, m_pg, segments.m_pg_membership"
+
+# --- Workload 3: events inserted for one (random) contact, 10 event-count segments
+say "event inserts"
+for i in $(seq 1 10); do sql -c "SELECT segments.drop_segment('m$((11 - i))', true)" >/dev/null; done
+for i in $(seq 0 9); do
+  sql -c "SELECT segments.create_segment('ev$i', 'COUNT events (name = ''e$i'') >= $((1 + i % 3))', source => 'm_pg')" >/dev/null
+done
+for v in plain pg; do
+  cat > "/tmp/bench_w3_$v.sql" <<SQL
+\set id random(1, $N)
+\set e random(0, 9)
+INSERT INTO ev_$v (contact_id, name, at) VALUES (:id, 'e' || :e, now());
+SQL
+done
+declare -A tp=()
+for rep in 1 2 3; do for v in plain pg; do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
+base=$(median ${tp[plain]})
+for v in plain pg; do
+  t=$(median ${tp[$v]})
+  row "3: INSERT an event for one contact | 10 event-count | $v | 1 | $t tps | $(ratio "$t" "$base") | —"
+done
+

@@ -1,9 +1,9 @@
 //! Builds the language's `Catalog` from `pg_catalog`.
 
-use crate::spi::{first, read_kept};
 use pgrx::prelude::*;
 
 use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
+use crate::spi::{first, read_kept};
 
 /// Facts about one column, read in one query per table.
 const COLUMNS: &str = "

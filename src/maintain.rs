@@ -16,7 +16,7 @@ use pgrx::PgSqlErrorCode;
 use crate::api::{compile_checked, fail};
 use crate::catalog::{self, Registered};
 use crate::codegen::{ident, literal};
-use crate::privilege::as_owner;
+use crate::privilege::{as_owner, pinned_search_path};
 use crate::rowfilter::RowFilters;
 use crate::spi::{result_column, run_kept, text_array};
 
@@ -492,14 +492,30 @@ pub fn catalog_changed() {
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
 }
 
-/// The feeds of the trigger's table `rel`.
+/// What the trigger does with SQL runs as the extension owner with a
+/// pinned search_path (segments.maintain() has no SET clause: see
+/// `pinned_search_path`).
+fn trigger_work<R>(f: impl FnOnce() -> R) -> R {
+    as_owner(|| pinned_search_path(f))
+}
+
+/// The feeds of the trigger's table `rel`: from the cache without running
+/// anything, else read from the catalog.
 fn context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
+    // SAFETY: the trigger's relation, open for the statement.
+    let table = unsafe { (*rel).rd_id };
+    if CALLBACK.with(|c| c.get()) {
+        if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
+            return c;
+        }
+    }
+    trigger_work(|| build_context(rel))
+}
+
+fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
     catalog_oid();
     // SAFETY: the trigger's relation, open for the statement.
     let (table, desc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
-    if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
-        return c;
-    }
     let mut feeds: Vec<Feed> = vec![];
     for (source, role) in roles(table) {
         if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
@@ -726,7 +742,7 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     let (table, desc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
     // SAFETY: plain call, inside the transaction.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
-    let feeds = as_owner(|| context(rel));
+    let feeds = context(rel);
     let mut seen = vec![];
     let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
     for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
@@ -832,8 +848,9 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     } else {
         vec![]
     };
-    as_owner(|| {
-        for f in context(rel).iter().filter(|f| !f.targets.is_empty()) {
+    let feeds = context(rel);
+    trigger_work(|| {
+        for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
             let mut summary = vec![];
             let all: Vec<&Target> = f.targets.iter().collect();
             match op {
@@ -905,7 +922,7 @@ pub unsafe extern "C-unwind" fn segments_maintain(fcinfo: pg_sys::FunctionCallIn
 extension_sql!(
     r#"
 CREATE FUNCTION segments.maintain() RETURNS trigger
-LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'segments_maintain';
+LANGUAGE c AS 'MODULE_PATHNAME', 'segments_maintain';
 REVOKE ALL ON FUNCTION segments.maintain() FROM PUBLIC;
 "#,
     name = "maintain_trigger",

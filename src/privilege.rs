@@ -94,3 +94,29 @@ pub fn regclass_text(oid: pg_sys::Oid) -> String {
         .flatten()
         .unwrap_or_else(|| format!("oid {}", oid.to_u32()))
 }
+
+/// Runs `f` with `search_path = pg_catalog, pg_temp`, restored afterwards
+/// (or by the abort on error): what `SET search_path` on a function does,
+/// for the trigger, which pins it only when it has SQL to run, because a
+/// function-level SET would cost every row and every statement.
+pub fn pinned_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: a GUC nest level opened and closed around `f`, as
+    // fmgr_security_definer does.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let r = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    r
+}

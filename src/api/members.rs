@@ -3,7 +3,6 @@
 //! wrappers (below) that pass keys as text; here they are cast back to the
 //! source key's type, so lookups use the membership indexes.
 
-use crate::spi::{first, read_kept, result_column, text_datum};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -13,6 +12,7 @@ use super::{bad_argument, fail};
 use crate::catalog::{self, Registered};
 use crate::codegen::ident;
 use crate::privilege::as_owner;
+use crate::spi::{first, read_kept, result_column, text_datum};
 
 fn require_static(seg: &Segment) {
     if seg.kind != "static" {

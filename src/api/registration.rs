@@ -183,7 +183,8 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
                 PRIMARY KEY (segment_id, {k}));
              CREATE INDEX ON {membership} ({k});
              ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
-             CREATE POLICY visible ON {membership} FOR SELECT USING (segments.can_see_segment(segment_id));
+             CREATE POLICY visible ON {membership} FOR SELECT
+                 USING (segment_id OPERATOR(pg_catalog.=) ANY (SELECT d.id FROM segments.segment_def d));
              GRANT SELECT ON {membership} TO PUBLIC;
              CREATE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
                  FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
