@@ -118,10 +118,14 @@ pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> Has
         .collect();
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
+    // For given contacts, `segment_id + 0` keeps the segment list out of the
+    // index condition: the generic plan would otherwise AND a scan of the
+    // primary key over every member of the segments with the key index.
+    let segment_id = if keys.is_some() { "(m.segment_id OPERATOR(pg_catalog.+) 0)" } else { "m.segment_id" };
     let sql = format!(
         "WITH want AS MATERIALIZED ({}),
               gone AS (DELETE FROM {membership} m
-                        WHERE m.segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys_m}
+                        WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys_m}
                           AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
                                                                AND w.k OPERATOR(pg_catalog.=) m.{key})
                        RETURNING m.segment_id, m.{key} AS k),
