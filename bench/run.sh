@@ -80,7 +80,8 @@ write_out() {
   echo "pg_segments is the release build."
   echo
   echo "Variants, each on its own table loaded with the same rows: **plain** the table alone (the physical"
-  echo "limit); **ideal** the write followed by one INSERT … SELECT per segment; **pg** pg_segments;"
+  echo "limit); **ideal** the write, ANALYZE (without it the planner takes a freshly loaded table for"
+  echo "empty and picks quadratic plans), then one INSERT … SELECT per segment; **pg** pg_segments;"
   echo "**row** one hand-written PL/pgSQL row trigger per segment; **stmt** one PL/pgSQL statement"
   echo "trigger with transition tables for all segments; **mview** one materialized view per segment,"
   echo "refreshed after the write. Attribute segment i is"
@@ -180,8 +181,8 @@ setup() {
   fi
 }
 refresh_all() { local i out=""; for i in $(seq 1 "$1"); do out+="; REFRESH MATERIALIZED VIEW mview_$i"; done; echo "$out"; }
-ideal_fill() { # one INSERT … SELECT per segment over rows of c_plain matching $2
-  local i out=""
+ideal_fill() { # ANALYZE, then one INSERT … SELECT per segment over rows of c_plain matching $2
+  local i out="; ANALYZE c_plain"
   for i in $(seq 1 "$1"); do out+="; INSERT INTO c_plain_m SELECT $i, c.id FROM c_plain c WHERE $(pred c "$(seg_a "$i")" "$(seg_b "$i")") $2"; done
   echo "$out"
 }
@@ -455,7 +456,7 @@ for how in insert copy; do
     for v in plain ideal pg; do
       tbl=m_pg; [ "$v" != pg ] && tbl=m_plain
       if [ $how = insert ]; then w="INSERT INTO $tbl SELECT * FROM staging"; else w="COPY $tbl FROM '$CSV' (FORMAT csv)"; fi
-      [ "$v" = ideal ] && w+="$ideal_mixed"
+      [ "$v" = ideal ] && w+="; ANALYZE m_plain$ideal_mixed"
       sql -c "TRUNCATE m_plain, m_plain_m, m_pg"
       times[$v]="${times[$v]:-} $(ms "$w")"
     done

@@ -612,38 +612,41 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
     })
 }
 
-/// New contacts inserted into the source enter the feed's row-local
-/// segments straight from the statement's transition table: no contact to
-/// look up or lock (nobody else sees the rows yet), one set-based INSERT.
-fn insert_local(trigdata: *mut pg_sys::TriggerData, f: &Feed, summary: &mut Vec<String>) {
+/// New contacts inserted into the source enter the feed's segments straight
+/// from the statement's transition table, one set-based INSERT per
+/// dependency level: no contact to look up or lock (nobody else sees the
+/// rows yet) and no membership to take away (they have none).
+fn insert_new(trigdata: *mut pg_sys::TriggerData, f: &Feed, summary: &mut Vec<String>) {
     let key = ident(&f.reg.key);
     let membership = f.reg.membership();
-    let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
-    let branches: Vec<String> = local
-        .iter()
-        .map(|t| {
-            format!(
-                "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM new_rows AS \"s\" WHERE ({})",
-                t.id,
-                predicate(t.id, &t.definition, &f.reg)
-            )
-        })
-        .collect();
-    let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
-    let sql = format!(
-        "WITH added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM ({}) w
-                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
-              gone AS (SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false){}",
-        branches.join(" UNION ALL "),
-        accounting(&tracked)
-    );
-    let deltas = Spi::connect_mut(|_| {
-        // SAFETY: as in `touched`.
-        unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
-        run_kept(&sql, &[], &[]);
-        deltas()
-    });
-    account(&local, &deltas, summary);
+    let targets: Vec<&Target> = f.targets.iter().collect();
+    for level in targets.chunk_by(|a, b| a.depth == b.depth) {
+        let branches: Vec<String> = level
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM new_rows AS \"s\" WHERE ({})",
+                    t.id,
+                    predicate(t.id, &t.definition, &f.reg)
+                )
+            })
+            .collect();
+        let tracked: Vec<i64> = level.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
+        let sql = format!(
+            "WITH added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM ({}) w
+                            ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
+                  gone AS (SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false){}",
+            branches.join(" UNION ALL "),
+            accounting(&tracked)
+        );
+        let deltas = Spi::connect_mut(|_| {
+            // SAFETY: as in `touched`.
+            unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
+            run_kept(&sql, &[], &[]);
+            deltas()
+        });
+        account(level, &deltas, summary);
+    }
 }
 
 /// Applies the membership flips the row trigger found, in one statement:
@@ -736,6 +739,26 @@ unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &s
     }
 }
 
+/// Whether both rows have the same, non-NULL value in column `name`: by
+/// value for pass-by-value types, else by text form.
+///
+/// # Safety
+/// Both tuples must be rows described by `desc`.
+unsafe fn same_key(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &str) -> bool {
+    let column = std::ffi::CString::new(name).expect("no NUL in names");
+    unsafe {
+        let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
+        if n <= 0 || !(*(*desc).attrs.as_ptr().add(n as usize - 1)).attbyval {
+            let was = text_value(old, desc, name);
+            return was.is_some() && was == text_value(new, desc, name);
+        }
+        let (mut old_null, mut new_null) = (false, false);
+        let a = pg_sys::SPI_getbinval(old, desc, n, &mut old_null);
+        let b = pg_sys::SPI_getbinval(new, desc, n, &mut new_null);
+        !old_null && !new_null && a == b
+    }
+}
+
 /// Row trigger of UPDATE, fired only when its WHEN clause saw a read column
 /// change. Row-local segments are decided here, on the two row images;
 /// everything else is left to the statement trigger, by contact.
@@ -751,19 +774,22 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
     for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
         let source = f.reg.relid;
-        if let Some(filters) = &f.filters {
-            // SAFETY: both tuples are rows of the source.
-            let (was, is) = unsafe { (text_value(old, desc, &f.reg.key), text_value(new, desc, &f.reg.key)) };
-            if let (Some(key), true) = (&is, was == is) {
-                let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
-                for (j, &i) in f.local.iter().enumerate().filter(|(j, _)| before[*j] != after[*j]) {
-                    push(source, Touch::Flip { segment: f.targets[i].id, key: key.clone(), enter: after[j] });
-                }
-                if f.local.len() < f.targets.len() {
-                    push(source, Touch::Contact { key: key.clone(), all: false });
-                }
+        // SAFETY: both tuples are rows of the source.
+        if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, &f.reg.key) }) {
+            let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
+            let flipped: Vec<usize> = (0..f.local.len()).filter(|&j| before[j] != after[j]).collect();
+            if flipped.is_empty() && f.local.len() == f.targets.len() {
                 continue;
             }
+            // SAFETY: as above; the key is not NULL (same_key).
+            let key = unsafe { text_value(new, desc, &f.reg.key) }.unwrap_or_default();
+            for j in flipped {
+                push(source, Touch::Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] });
+            }
+            if f.local.len() < f.targets.len() {
+                push(source, Touch::Contact { key, all: false });
+            }
+            continue;
         }
         for role in &f.roles {
             for tuple in [old, new] {
@@ -868,25 +894,23 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
                 pg_sys::TRIGGER_EVENT_TRUNCATE => {}
                 _ => {
                     let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
-                    let mut targets = all;
-                    if insert && f.filters.is_some() {
-                        insert_local(trigdata, f, &mut summary);
-                        targets = f.others();
+                    if insert && matches!(f.roles.as_slice(), [Role::Source]) {
+                        insert_new(trigdata, f, &mut summary);
+                        notify(f.reg.relid, summary);
+                        continue;
                     }
                     let mut keys: Vec<String> = vec![];
-                    if !targets.is_empty() {
-                        for role in &f.roles {
-                            keys.extend(match role {
-                                // Contacts deleted from the source left every
-                                // segment already (segments.forget_contacts).
-                                Role::Source if !insert => continue,
-                                _ => touched(trigdata, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
-                            });
-                        }
+                    for role in &f.roles {
+                        keys.extend(match role {
+                            // Contacts deleted from the source left every
+                            // segment already (segments.forget_contacts).
+                            Role::Source if !insert => continue,
+                            _ => touched(trigdata, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
+                        });
                     }
                     keys.sort();
                     keys.dedup();
-                    maintain_feed(f, &targets, Some(&keys), &mut summary);
+                    maintain_feed(f, &all, Some(&keys), &mut summary);
                 }
             }
             notify(f.reg.relid, summary);
@@ -986,10 +1010,28 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
         Spi::run(&format!("DROP TRIGGER IF EXISTS segments_maintain_update_row ON {t}")).expect("dropping the row trigger");
         return;
     }
-    // Compared as text: every type has a text form, not every type has `=`.
+    // Built-in types with a default btree operator class are compared with
+    // their own `=`; others as text: every type has a text form, not every
+    // type has `=`.
+    let typed = Spi::get_one_with_args::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text), '{}')
+           FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])
+            AND t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+            AND EXISTS (SELECT FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am m ON m.oid OPERATOR(pg_catalog.=) c.opcmethod
+                         WHERE m.amname OPERATOR(pg_catalog.=) 'btree' AND c.opcdefault
+                           AND c.opcintype OPERATOR(pg_catalog.=) a.atttypid)",
+        &[table.into(), columns.clone().into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
     let changed: Vec<String> = columns
         .iter()
-        .map(|c| format!("OLD.{c}::pg_catalog.text IS DISTINCT FROM NEW.{c}::pg_catalog.text", c = ident(c)))
+        .map(|c| match typed.contains(c) {
+            true => format!("OLD.{c} IS DISTINCT FROM NEW.{c}", c = ident(c)),
+            false => format!("OLD.{c}::pg_catalog.text IS DISTINCT FROM NEW.{c}::pg_catalog.text", c = ident(c)),
+        })
         .collect();
     Spi::run(&format!(
         "CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE ON {t}
