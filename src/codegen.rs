@@ -108,10 +108,14 @@ impl Gen {
                     sql
                 }
             }
+            // OFFSET 0 keeps this a probe of the membership's primary key per
+            // row: as a semi-join, the planner would trust statistics taken
+            // before the referenced segment was (re)filled in this very
+            // transaction and may rescan the other side for every member.
             Pred::InSegment(s) => {
                 let m = self.alias("m");
                 format!(
-                    "EXISTS (SELECT 1 FROM {} AS {m} WHERE {m}.\"segment_id\" {} {} AND {m}.{} {} {}.{})",
+                    "EXISTS (SELECT 1 FROM {} AS {m} WHERE {m}.\"segment_id\" {} {} AND {m}.{} {} {}.{} OFFSET 0)",
                     qualified(&s.membership_schema, &s.membership_table),
                     op("="),
                     s.id,
