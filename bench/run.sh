@@ -5,6 +5,8 @@
 #   BENCH_CONTACTS  contacts (default 1000000)
 #   BENCH_SECONDS   seconds per pgbench run (default 5)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
+#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8")
+#   BENCH_OUT       where to write the table (default BENCHMARKS.md)
 #
 # Variants, each on its own table loaded with the same rows:
 #   plain  the table alone, no segments: the physical limit
@@ -18,11 +20,13 @@ cd "$(dirname "$0")/.."
 N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
+WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8} "
+want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
 PORT=${SEG_PORT:-54329}
 DB=bench
 PSQL="psql -X -q -A -t -v ON_ERROR_STOP=1 -h /tmp -p $PORT -U postgres"
 CSV=/tmp/pg_segments_bench.csv
-OUT=BENCHMARKS.md
+OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$(mktemp)
 NOTES=$(mktemp)
 
@@ -219,6 +223,7 @@ for S in $COUNTS; do
 
   # --- Workload 1: bulk INSERT … SELECT and COPY into the empty table
   for how in insert copy; do
+    want 1 || continue
     declare -A times=(); declare -A peaks=()
     for rep in 1 2 3; do
       for v in $vs; do
@@ -259,6 +264,7 @@ for S in $COUNTS; do
 
   # --- Workload 2: single-row UPDATE of a random contact
   w2="plain pg row stmt"; [ "$S" = 0 ] && w2="plain pg"
+  want 2 || w2=""
   for v in $w2 mview; do
     for col in used unused; do
       set_clause="score = (score + 1) % 100"; [ $col = unused ] && set_clause="note = md5(:id::text)"
@@ -268,6 +274,7 @@ for S in $COUNTS; do
   done
   for col in used unused; do
     for c in 1 2; do
+      [ -n "$w2" ] || continue
       declare -A tp=()
       runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
       for rep in 1 2 3; do
@@ -286,10 +293,10 @@ for S in $COUNTS; do
       unset tp
     done
   done
-  say "   workload 2 done"
+  want 2 && say "   workload 2 done"
 
   # --- Workload 7: bulk UPDATE of 10% of contacts, bulk DELETE of 10%
-  if [ "$S" -gt 0 ]; then
+  if [ "$S" -gt 0 ] && want 7; then
     w7="plain pg row stmt mview"; [ "$S" -ge 100 ] && w7="plain pg stmt mview"
     for op in update delete; do
       declare -A times=()
@@ -315,12 +322,13 @@ for S in $COUNTS; do
 done
 
 # --- Workload 4: reads, against the same lookups on a plain copy of the membership
+if want 4; then
 say "reads"
 sql -c "SELECT segments.create_segment('half', 'score < 50', source => 'c_pg')" >/dev/null
 half=$(sql -c "SELECT id FROM segments.segment WHERE name = 'half'")
 sql -c "CREATE TABLE plain_m AS SELECT * FROM segments.c_pg_membership" \
     -c "ALTER TABLE plain_m ADD PRIMARY KEY (segment_id, id); CREATE INDEX ON plain_m (id)" -c "VACUUM ANALYZE plain_m, segments.c_pg_membership"
-pages=$(( N / 200 ))
+
 cat > /tmp/bench_r_is_member.sql <<SQL
 \set id random(1, $N)
 SELECT segments.is_member('half', :id::bigint);
@@ -337,17 +345,18 @@ cat > /tmp/bench_p_segments_of.sql <<SQL
 \set id random(1, $N)
 SELECT d.name FROM plain_m m JOIN segments.segment_def d ON d.id = m.segment_id WHERE m.id = :id ORDER BY d.name;
 SQL
+# A page: the next 100 members after a random key (keyset pagination).
 cat > /tmp/bench_r_page.sql <<SQL
-\set p random(0, $pages)
-SELECT m.id, m.entered_at FROM segments.c_pg_membership m WHERE m.segment_id = $half ORDER BY m.id LIMIT 100 OFFSET :p * 100;
+\set k random(1, $N)
+SELECT m.id, m.entered_at FROM segments.c_pg_membership m WHERE m.segment_id = $half AND m.id > :k ORDER BY m.id LIMIT 100;
 SQL
 cat > /tmp/bench_r_page_view.sql <<SQL
-\set p random(0, $pages)
-SELECT key, entered_at FROM segments.members WHERE segment_name = 'half' ORDER BY key LIMIT 100 OFFSET :p * 100;
+\set k random(1, $N)
+SELECT key, entered_at FROM segments.members WHERE segment_name = 'half' AND key::bigint > :k ORDER BY key::bigint LIMIT 100;
 SQL
 cat > /tmp/bench_p_page.sql <<SQL
-\set p random(0, $pages)
-SELECT id, entered_at FROM plain_m WHERE segment_id = $half ORDER BY id LIMIT 100 OFFSET :p * 100;
+\set k random(1, $N)
+SELECT id, entered_at FROM plain_m WHERE segment_id = $half AND id > :k ORDER BY id LIMIT 100;
 SQL
 cat > /tmp/bench_r_member_count.sql <<SQL
 SELECT segments.member_count('half');
@@ -365,20 +374,29 @@ for what in is_member segments_of page page_view member_count; do
   row "4: $what | — | pg | 1 | $a tps (plain $b) | $(ratio "$a" "$b") | ≥ 0.83 (within 1.2×)"
 done
 
+fi
+
 # --- Workload 5: create_segment over every contact vs the equivalent INSERT … SELECT
+if want 5; then
 say "create_segment"
-sql -c "CREATE TABLE plain_w5 (segment_id bigint, id bigint, entered_at timestamptz DEFAULT now(), PRIMARY KEY (segment_id, id)); CREATE INDEX ON plain_w5 (id)"
+# The plain side writes into a copy of the membership table: same size, same indexes.
+sql -c "CREATE TABLE plain_w5 AS SELECT * FROM segments.c_pg_membership" \
+    -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id)" \
+    -c "VACUUM ANALYZE plain_w5, segments.c_pg_membership"
 seg=(); ins=()
 for rep in 1 2 3; do
   seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50 AND plan = ''pro''', source => 'c_pg')")")
-  ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT $rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
+  ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT -$rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
 done
 a=$(median "${seg[@]}"); b=$(median "${ins[@]}")
 row "5: create_segment over $N | — | pg | 1 | $a ms (INSERT … SELECT $b ms) | $(ratio "$a" "$b") (time) | ≤ 1.2"
 
+fi
+
 # --- Workload 6: refresh_due() with 0, 1,000 and 10,000 contacts crossing
+if want 6; then
 say "refresh_due"
-sql -c "SELECT segments.create_segment('w6', 'created_at WITHIN LAST 1 day', source => 'c_pg')" >/dev/null
+sql -c "CREATE INDEX ON c_pg (created_at)" -c "SELECT segments.create_segment('w6', 'created_at WITHIN LAST 1 day', source => 'c_pg')" >/dev/null
 for K in 0 1000 10000; do
   tl=()
   for rep in 1 2 3; do
@@ -394,13 +412,18 @@ for K in 0 1000 10000; do
   row "6: refresh_due, $K crossing | 1 | pg | 1 | $(median "${tl[@]}") ms | — | $target"
 done
 
+fi
+
 # --- Workload 8: compiling a 1,000-condition definition
+if want 8; then
 def=$(for i in $(seq 1 1000); do printf "score = %d OR " "$i"; done | sed 's/ OR $//')
 tl=()
 for rep in 1 2 3 4 5; do tl+=("$(ms_warm "PERFORM segments.explain('$def', 'c_pg')" "PERFORM segments.explain('score > 1', 'c_pg')")"); done
 row "8: compile 1,000 conditions | — | pg | 1 | $(median "${tl[@]}") ms | — | < 5 ms"
+fi
 
 # --- Workloads 1 (mixed segments) and 3: events, deals and a company lookup
+if want 1 || want 3; then
 say "mixed segments"
 sql <<SQL >/dev/null
 SET client_min_messages = warning;
@@ -450,9 +473,9 @@ for d in "${mixed[@]}"; do
   ideal_mixed+="; INSERT INTO m_plain_m SELECT $i, \"m_pg\".id FROM m_plain AS \"m_pg\" WHERE $p"
 done
 for how in insert copy; do
+  want 1 || continue
   declare -A times=()
   for rep in 1 2 3; do
-    if [ $how = insert ]; then load="SELECT * FROM staging"; else load=""; fi
     for v in plain ideal pg; do
       tbl=m_pg; [ "$v" != pg ] && tbl=m_plain
       if [ $how = insert ]; then w="INSERT INTO $tbl SELECT * FROM staging"; else w="COPY $tbl FROM '$CSV' (FORMAT csv)"; fi
@@ -469,9 +492,12 @@ for how in insert copy; do
   done
   unset times
 done
+want 1 || sql -c "TRUNCATE m_pg; INSERT INTO m_pg SELECT * FROM staging"
 sql -c "TRUNCATE m_plain; INSERT INTO m_plain SELECT * FROM staging" -c "VACUUM ANALYZE m_plain, m_pg, segments.m_pg_membership"
 
 # --- Workload 3: events inserted for one (random) contact, 10 event-count segments
+fi
+if want 3; then
 say "event inserts"
 for i in $(seq 1 10); do sql -c "SELECT segments.drop_segment('m$((11 - i))', true)" >/dev/null; done
 for i in $(seq 0 9); do
@@ -491,4 +517,5 @@ for v in plain pg; do
   t=$(median ${tp[$v]})
   row "3: INSERT an event for one contact | 10 event-count | $v | 1 | $t tps | $(ratio "$t" "$base") | —"
 done
+fi
 

@@ -181,3 +181,11 @@ SELECT fails($$SELECT segments.unregister_source('contacts')$$);
 -- the one remaining source need not be named
 SELECT segments.create_segment('Web leads', $$source = 'web'$$) AS id;
 SELECT segments.explain($$source = 'web'$$);
+
+-- A uuid key (passed by reference): row-local segments follow attribute
+-- updates and key changes, and new rows enter them.
+UPDATE leads SET source = 'web' WHERE source = 'ads';
+INSERT INTO leads VALUES ('33333333-3333-3333-3333-333333333333', 'web'), ('44444444-4444-4444-4444-444444444444', 'ads');
+UPDATE leads SET id = '55555555-5555-5555-5555-555555555555' WHERE id = '22222222-2222-2222-2222-222222222222';
+SELECT s.name, m.id, s.member_count
+  FROM segments.leads_membership m JOIN segments.segment s ON s.id = m.segment_id ORDER BY s.name, m.id;
