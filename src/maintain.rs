@@ -621,20 +621,22 @@ fn insert_new(trigdata: *mut pg_sys::TriggerData, f: &Feed, summary: &mut Vec<St
     let membership = f.reg.membership();
     let targets: Vec<&Target> = f.targets.iter().collect();
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
-        // One pass over the new rows (a large transition table lives in a
-        // temporary file), every segment of the level decided per row.
-        let tests: Vec<String> = level
+        let branches: Vec<String> = level
             .iter()
-            .map(|t| format!("({}::pg_catalog.int8, ({}))", t.id, predicate(t.id, &t.definition, &f.reg)))
+            .map(|t| {
+                format!(
+                    "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM new_rows AS \"s\" WHERE ({})",
+                    t.id,
+                    predicate(t.id, &t.definition, &f.reg)
+                )
+            })
             .collect();
         let tracked: Vec<i64> = level.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
         let sql = format!(
-            "WITH added AS (INSERT INTO {membership} (segment_id, {key})
-                            SELECT v.segment_id, s.{key} FROM new_rows AS \"s\" CROSS JOIN LATERAL (VALUES {}) AS v(segment_id, yes)
-                             WHERE v.yes
+            "WITH added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM ({}) w
                             ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
                   gone AS (SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false){}",
-            tests.join(", "),
+            branches.join(" UNION ALL "),
             accounting(&tracked)
         );
         let deltas = Spi::connect_mut(|_| {
