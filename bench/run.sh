@@ -80,7 +80,7 @@ write_out() {
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s, 3 repetitions"
   echo "with the variants interleaved, medians. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
-  echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), default settings except max_wal_size = 8GB."
+  echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
   echo "pg_segments is the release build."
   echo
   echo "Variants, each on its own table loaded with the same rows: **plain** the table alone (the physical"
@@ -96,6 +96,8 @@ write_out() {
   cat "$RES"
   echo
   cat "$NOTES"
+  echo
+  cat bench/findings.md
 } > "$OUT"
 rm -f "$RES" "$NOTES"
 say "wrote $OUT"
@@ -254,9 +256,13 @@ for S in $COUNTS; do
     unset times peaks
     say "   workload 1 ($how) done"
   done
-  # Leave every variant loaded for the single-row and bulk updates.
+  # Leave every variant loaded for the single-row and bulk updates (and the
+  # reads, create_segment and refresh_due after the loop).
   sql -c "$(empty ideal); INSERT INTO c_plain SELECT * FROM staging"
-  if [[ " $vs " != *" row "* ]]; then
+  if ! want 1; then
+    for v in pg stmt mview; do sql -c "$(empty "$v"); INSERT INTO c_$v SELECT * FROM staging"; done
+  fi
+  if [[ " $vs " != *" row "* ]] || ! want 1; then
     sql -c "ALTER TABLE c_row DISABLE TRIGGER USER; TRUNCATE c_row, c_row_m; INSERT INTO c_row SELECT * FROM staging;
             INSERT INTO c_row_m SELECT g.i, c.id FROM c_row c JOIN bench_seg g ON $(pred c g.a g.b); ALTER TABLE c_row ENABLE TRIGGER USER"
   fi
