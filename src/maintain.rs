@@ -957,17 +957,20 @@ REVOKE ALL ON FUNCTION segments.maintain() FROM PUBLIC;
     requires = ["bootstrap"]
 );
 
-/// Installs the maintenance triggers on a registered table, once.
-pub fn install_triggers(table: pg_sys::Oid) {
-    let present = Spi::get_one_with_args::<bool>(
+fn has_trigger(table: pg_sys::Oid, name: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
-                          AND tgname OPERATOR(pg_catalog.=) 'segments_maintain_insert')",
-        &[table.into()],
+                          AND tgname OPERATOR(pg_catalog.=) $2)",
+        &[table.into(), name.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or(false);
-    if present {
+    .unwrap_or(false)
+}
+
+/// Installs the maintenance triggers on a registered table, once.
+pub fn install_triggers(table: pg_sys::Oid) {
+    if has_trigger(table, "segments_maintain_insert") {
         return;
     }
     let t = catalog::qualified_name(table);
@@ -1007,7 +1010,11 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
     .unwrap_or_default();
     let t = catalog::qualified_name(table);
     if columns.is_empty() {
-        Spi::run(&format!("DROP TRIGGER IF EXISTS segments_maintain_update_row ON {t}")).expect("dropping the row trigger");
+        // Checked first: DROP TRIGGER IF EXISTS would tell every caller
+        // about a trigger that was never there.
+        if has_trigger(table, "segments_maintain_update_row") {
+            Spi::run(&format!("DROP TRIGGER segments_maintain_update_row ON {t}")).expect("dropping the row trigger");
+        }
         return;
     }
     // Built-in types with a default btree operator class are compared with
