@@ -133,10 +133,10 @@ impl Registered {
 }
 
 const REGISTERED: &str = "
-SELECT s.key_column::text,
+SELECT s.key_column::pg_catalog.text,
        pg_catalog.format('%I.%I', tn.nspname, t.typname),
-       mn.nspname::text, m.relname::text,
-       sn.nspname::text, sc.relname::text
+       mn.nspname::pg_catalog.text, m.relname::pg_catalog.text,
+       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text
   FROM segments.source s
   JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) s.relid
   JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace

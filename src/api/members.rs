@@ -155,7 +155,8 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
 }
 
 #[pg_extern(stable, name = "_is_member")]
-#[search_path(pg_catalog, pg_temp)]
+// No SET search_path (it would cost every call): this runs only
+// schema-qualified SQL, as the caller, never as the extension owner.
 fn is_member(name: &str, key: &str) -> bool {
     let seg = find(name);
     let reg = require_registered(seg.source);
@@ -191,7 +192,8 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 #[pg_extern(stable, name = "_segments_of")]
-#[search_path(pg_catalog, pg_temp)]
+// No SET search_path (it would cost every call): this runs only
+// schema-qualified SQL, as the caller, never as the extension owner.
 fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
     let rel = source.unwrap_or_else(|| source_for(key_type));
     let reg = require_registered(rel);
@@ -210,7 +212,8 @@ fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) ->
 }
 
 #[pg_extern(stable)]
-#[search_path(pg_catalog, pg_temp)]
+// No SET search_path (it would cost every call): this runs only
+// schema-qualified SQL, as the caller, never as the extension owner.
 fn member_count(name: &str) -> i64 {
     count(find(name).id)
 }

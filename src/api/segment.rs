@@ -439,7 +439,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
 /// Member count of a segment the caller can see.
 pub fn count(id: i64) -> i64 {
     Spi::get_one_with_args::<i64>(
-        "SELECT COALESCE(pg_catalog.sum(delta), 0)::bigint FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1",
+        "SELECT COALESCE(pg_catalog.sum(delta), 0)::pg_catalog.int8 FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1",
         &[id.into()],
     )
     .ok()
