@@ -6,6 +6,10 @@
 //! contact serialize and writers on different contacts never wait), and
 //! recomputes only those contacts for only the active segments that read the
 //! table, plus the segments that reference them, in dependency order.
+//! Two shortcuts: segments that read only the contact's row are decided by
+//! the UPDATE row trigger in process (`rowfilter`), and rows inserted into
+//! the source are recomputed straight from the transition table
+//! (`Rows::New`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -89,53 +93,89 @@ pub struct Job {
     pub track: bool,
 }
 
-/// Brings the `jobs` to exactly what their predicates select, for the
-/// contacts `keys` (text, cast to the key type) or for every contact, in one
-/// statement: the jobs must not reference one another (one dependency
-/// level). `entered_at` is kept for the contacts that stay; counts and, for
-/// tracked segments, the change log are written by the same statement. Runs
-/// as the owner.
-pub fn recompute(jobs: &[Job], reg: &Registered, keys: Option<&[String]>) -> HashMap<i64, Delta> {
+/// The contacts a recompute covers.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    /// Every contact of the source.
+    All,
+    /// The contacts with these keys (text, cast to the key type).
+    Keys(&'a [String]),
+    /// The rows an INSERT into the source just added, read from the
+    /// statement's transition table `new_rows`: no contact to look up (nobody
+    /// else sees the rows yet) and no membership to take away (they have none).
+    New(*mut pg_sys::TriggerData),
+}
+
+/// Brings the `jobs` to exactly what their predicates select, for `rows`,
+/// in one statement: the jobs must not reference one another (one
+/// dependency level). `entered_at` is kept for the contacts that stay;
+/// counts and, for tracked segments, the change log are written by the same
+/// statement. Runs as the owner.
+pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Delta> {
     let key = ident(&reg.key);
     let membership = reg.membership();
-    let (in_keys, in_keys_m, types, args) = match keys {
-        Some(k) => (
-            format!(" AND s.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
-            format!(" AND m.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
-            vec![pg_sys::TEXTARRAYOID],
-            vec![text_array(k)],
-        ),
-        None => (String::new(), String::new(), vec![], vec![]),
+    // ` AND <alias>.key = ANY ($1)` when the recompute is for given contacts.
+    let in_keys = |alias: &str| match rows {
+        Rows::Keys(_) => format!(" AND {alias}.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
+        _ => String::new(),
+    };
+    let (from, types, args) = match rows {
+        Rows::Keys(k) => (reg.source.as_str(), vec![pg_sys::TEXTARRAYOID], vec![text_array(k)]),
+        Rows::All => (reg.source.as_str(), vec![], vec![]),
+        Rows::New(_) => ("new_rows", vec![], vec![]),
     };
     let branches: Vec<String> = jobs
         .iter()
         .map(|j| {
             format!(
-                "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM {} AS \"s\" WHERE ({}){in_keys}",
-                j.id, reg.source, j.predicate
+                "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM {from} AS \"s\" WHERE ({}){}",
+                j.id,
+                j.predicate,
+                in_keys("s")
             )
         })
         .collect();
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
-    // For given contacts, `segment_id + 0` keeps the segment list out of the
-    // index condition: the generic plan would otherwise AND a scan of the
-    // primary key over every member of the segments with the key index.
-    let segment_id = if keys.is_some() { "(m.segment_id OPERATOR(pg_catalog.+) 0)" } else { "m.segment_id" };
+    // New rows have no memberships to take away: `want` is then read once
+    // and need not be materialized.
+    let (materialized, gone) = match rows {
+        Rows::New(_) => ("", format!("SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false")),
+        _ => {
+            // For given contacts, `segment_id + 0` keeps the segment list out
+            // of the index condition: the generic plan would otherwise AND a
+            // scan of the primary key over every member of the segments with
+            // the key index.
+            let segment_id = match rows {
+                Rows::Keys(_) => "(m.segment_id OPERATOR(pg_catalog.+) 0)",
+                _ => "m.segment_id",
+            };
+            let delete = format!(
+                "DELETE FROM {membership} m
+                  WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){}
+                    AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
+                                                         AND w.k OPERATOR(pg_catalog.=) m.{key})
+                 RETURNING m.segment_id, m.{key} AS k",
+                ids.join(", "),
+                in_keys("m")
+            );
+            ("MATERIALIZED ", delete)
+        }
+    };
     let sql = format!(
-        "WITH want AS MATERIALIZED ({}),
-              gone AS (DELETE FROM {membership} m
-                        WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys_m}
-                          AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
-                                                               AND w.k OPERATOR(pg_catalog.=) m.{key})
-                       RETURNING m.segment_id, m.{key} AS k),
+        "WITH want AS {materialized}({}),
+              gone AS ({gone}),
               added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
                         ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
         branches.join(" UNION ALL "),
-        ids.join(", "),
         accounting(&tracked)
     );
     Spi::connect_mut(|_| {
+        if let Rows::New(trigdata) = rows {
+            // SAFETY: registers this trigger's transition tables with this
+            // SPI connection, the one the statement runs in.
+            unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
+        }
         run_kept(&sql, &types, &args);
         deltas()
     })
@@ -245,7 +285,7 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
 /// contact), one statement per dependency level. Returns how many
 /// memberships changed and the NOTIFY entries of the tracked, shared
 /// segments that changed.
-pub fn apply(targets: &[&Target], reg: &Registered, keys: Option<&[String]>) -> (i64, Vec<String>) {
+pub fn apply(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<String>) {
     let mut changed = 0;
     let mut summary = vec![];
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
@@ -253,7 +293,7 @@ pub fn apply(targets: &[&Target], reg: &Registered, keys: Option<&[String]>) -> 
             .iter()
             .map(|t| Job { id: t.id, predicate: predicate(t.id, &t.definition, reg), track: t.track_changes })
             .collect();
-        changed += account(level, &recompute(&jobs, reg, keys), &mut summary);
+        changed += account(level, &recompute(&jobs, reg, rows), &mut summary);
     }
     (changed, summary)
 }
@@ -321,7 +361,7 @@ fn refresh_due() -> i64 {
                 keys.dedup();
                 if !keys.is_empty() {
                     lock_contacts(&reg, &keys);
-                    let (n, entries) = apply(&[&t], &reg, Some(&keys));
+                    let (n, entries) = apply(&[&t], &reg, Rows::Keys(&keys));
                     changed += n;
                     summary.extend(entries);
                 }
@@ -409,6 +449,8 @@ struct Feed {
     /// those predicates compiled for in-process evaluation.
     local: Vec<usize>,
     filters: Option<RowFilters>,
+    /// The key's attribute number in the table's rows (with `filters`).
+    key_attnum: i32,
 }
 
 impl Feed {
@@ -508,10 +550,8 @@ fn trigger_work<R>(f: impl FnOnce() -> R) -> R {
 fn context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
     // SAFETY: the trigger's relation, open for the statement.
     let table = unsafe { (*rel).rd_id };
-    if CALLBACK.with(|c| c.get()) {
-        if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
-            return c;
-        }
+    if let Some(c) = CONTEXTS.with(|c| c.borrow().get(&table).cloned()) {
+        return c;
     }
     trigger_work(|| build_context(rel))
 }
@@ -526,7 +566,7 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
             f.roles.push(role);
         } else if let Some(reg) = catalog::registered(source) {
             let targets = targets(source, table);
-            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None });
+            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, key_attnum: 0 });
         }
     }
     for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
@@ -541,6 +581,7 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
         if !predicates.is_empty() {
             // SAFETY: `desc` describes the rows of `table`, the source.
             f.filters = Some(unsafe { RowFilters::new(&f.reg.source, desc, &predicates) });
+            f.key_attnum = attnum(desc, &f.reg.key);
         }
     }
     let feeds = std::rc::Rc::new(feeds);
@@ -610,43 +651,6 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
         run_kept(&sql, &[], &[]);
         result_column::<String>(1).into_iter().flatten().collect()
     })
-}
-
-/// New contacts inserted into the source enter the feed's segments straight
-/// from the statement's transition table, one set-based INSERT per
-/// dependency level: no contact to look up or lock (nobody else sees the
-/// rows yet) and no membership to take away (they have none).
-fn insert_new(trigdata: *mut pg_sys::TriggerData, f: &Feed, summary: &mut Vec<String>) {
-    let key = ident(&f.reg.key);
-    let membership = f.reg.membership();
-    let targets: Vec<&Target> = f.targets.iter().collect();
-    for level in targets.chunk_by(|a, b| a.depth == b.depth) {
-        let branches: Vec<String> = level
-            .iter()
-            .map(|t| {
-                format!(
-                    "SELECT {}::pg_catalog.int8 AS segment_id, s.{key} AS k FROM new_rows AS \"s\" WHERE ({})",
-                    t.id,
-                    predicate(t.id, &t.definition, &f.reg)
-                )
-            })
-            .collect();
-        let tracked: Vec<i64> = level.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
-        let sql = format!(
-            "WITH added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM ({}) w
-                            ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k),
-                  gone AS (SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false){}",
-            branches.join(" UNION ALL "),
-            accounting(&tracked)
-        );
-        let deltas = Spi::connect_mut(|_| {
-            // SAFETY: as in `touched`.
-            unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
-            run_kept(&sql, &[], &[]);
-            deltas()
-        });
-        account(level, &deltas, summary);
-    }
 }
 
 /// Applies the membership flips the row trigger found, in one statement:
@@ -721,14 +725,19 @@ thread_local! {
     static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<Pending>>> = RefCell::new(HashMap::new());
 }
 
-/// Column `name` of `tuple`, as text (None: NULL).
+/// The attribute number of column `name` in rows described by `desc`.
+fn attnum(desc: pg_sys::TupleDesc, name: &str) -> i32 {
+    let column = std::ffi::CString::new(name).expect("no NUL in names");
+    // SAFETY: reads the descriptor of an open relation.
+    unsafe { pg_sys::SPI_fnumber(desc, column.as_ptr()) }
+}
+
+/// Attribute `n` of `tuple`, as text (None: NULL).
 ///
 /// # Safety
 /// `tuple` must be a row described by `desc`.
-unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &str) -> Option<String> {
-    let column = std::ffi::CString::new(name).expect("no NUL in names");
+unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) -> Option<String> {
     unsafe {
-        let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
         let value = pg_sys::SPI_getvalue(tuple, desc, n);
         if value.is_null() {
             return None;
@@ -739,18 +748,16 @@ unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &s
     }
 }
 
-/// Whether both rows have the same, non-NULL value in column `name`: by
+/// Whether both rows have the same, non-NULL value in attribute `n`: by
 /// value for pass-by-value types, else by text form.
 ///
 /// # Safety
 /// Both tuples must be rows described by `desc`.
-unsafe fn same_key(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, name: &str) -> bool {
-    let column = std::ffi::CString::new(name).expect("no NUL in names");
+unsafe fn same_key(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) -> bool {
     unsafe {
-        let n = pg_sys::SPI_fnumber(desc, column.as_ptr());
         if n <= 0 || !(*(*desc).attrs.as_ptr().add(n as usize - 1)).attbyval {
-            let was = text_value(old, desc, name);
-            return was.is_some() && was == text_value(new, desc, name);
+            let was = text_value(old, desc, n);
+            return was.is_some() && was == text_value(new, desc, n);
         }
         let (mut old_null, mut new_null) = (false, false);
         let a = pg_sys::SPI_getbinval(old, desc, n, &mut old_null);
@@ -775,14 +782,14 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
         let source = f.reg.relid;
         // SAFETY: both tuples are rows of the source.
-        if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, &f.reg.key) }) {
+        if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, f.key_attnum) }) {
             let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
             let flipped: Vec<usize> = (0..f.local.len()).filter(|&j| before[j] != after[j]).collect();
             if flipped.is_empty() && f.local.len() == f.targets.len() {
                 continue;
             }
             // SAFETY: as above; the key is not NULL (same_key).
-            let key = unsafe { text_value(new, desc, &f.reg.key) }.unwrap_or_default();
+            let key = unsafe { text_value(new, desc, f.key_attnum) }.unwrap_or_default();
             for j in flipped {
                 push(source, Touch::Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] });
             }
@@ -794,7 +801,7 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
         for role in &f.roles {
             for tuple in [old, new] {
                 // SAFETY: a row of the trigger's table.
-                let Some(value) = (unsafe { text_value(tuple, desc, role.column(&f.reg)) }) else { continue };
+                let Some(value) = (unsafe { text_value(tuple, desc, attnum(desc, role.column(&f.reg))) }) else { continue };
                 match role {
                     Role::Lookup { via_column, .. } => {
                         push(source, Touch::Lookup { via_column: via_column.clone(), value })
@@ -833,7 +840,8 @@ fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary
         }
         lock_contacts(&f.reg, keys);
     }
-    summary.extend(apply(targets, &f.reg, keys).1);
+    let rows = keys.map_or(Rows::All, Rows::Keys);
+    summary.extend(apply(targets, &f.reg, rows).1);
 }
 
 /// The UPDATE statement trigger: applies what the row trigger collected.
@@ -895,7 +903,7 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
                 _ => {
                     let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
                     if insert && matches!(f.roles.as_slice(), [Role::Source]) {
-                        insert_new(trigdata, f, &mut summary);
+                        summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1);
                         notify(f.reg.relid, summary);
                         continue;
                     }
