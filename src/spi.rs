@@ -101,3 +101,32 @@ pub fn first<T: FromDatum>(n: i32) -> Option<T> {
 pub fn text_datum(text: &str) -> pg_sys::Datum {
     text.into_datum().expect("a text datum")
 }
+
+/// Runs a statement without parameters under the latest snapshot, also in
+/// REPEATABLE READ: for writes that must reach rows committed after the
+/// transaction's snapshot was taken (as PostgreSQL's own foreign key
+/// actions do). Must run inside an SPI connection.
+pub fn run_latest(sql: &str) {
+    let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
+    // SAFETY: plain SPI calls inside a connected SPI context; the plan is
+    // freed with the SPI connection.
+    let rc = unsafe {
+        let plan = pg_sys::SPI_prepare(text.as_ptr(), 0, std::ptr::null_mut());
+        if plan.is_null() {
+            fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("could not prepare: {sql}"));
+        }
+        pg_sys::SPI_execute_snapshot(
+            plan,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            pg_sys::GetLatestSnapshot(),
+            std::ptr::null_mut(),
+            false,
+            false,
+            0,
+        )
+    };
+    if rc < 0 {
+        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("SPI_execute_snapshot failed ({rc}): {sql}"));
+    }
+}

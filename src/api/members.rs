@@ -11,6 +11,7 @@ use super::segment::{count, find, find_modifiable, Segment};
 use super::{bad_argument, fail};
 use crate::catalog::{self, Registered};
 use crate::codegen::ident;
+use crate::maintain::{live, LIVE};
 use crate::privilege::as_owner;
 use crate::spi::{first, read_kept, result_column, text_datum};
 
@@ -29,15 +30,18 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     as_owner(|| {
         let added = Spi::get_one_with_args::<i64>(
             &format!(
-                "WITH added AS (
+                "WITH {live},
+                 added AS (
                      INSERT INTO {membership} (segment_id, {key})
                      SELECT $1, s.{key} FROM {source} s
                       WHERE s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[])
+                        AND $1 OPERATOR(pg_catalog.=) {LIVE}
                      ON CONFLICT DO NOTHING RETURNING 1),
                  n AS (SELECT pg_catalog.count(*) AS n FROM added),
                  counted AS (INSERT INTO segments.count_delta (segment_id, delta)
                              SELECT $1, n FROM n WHERE n OPERATOR(pg_catalog.>) 0)
                  SELECT n FROM n",
+                live = live("SELECT $1"),
                 membership = reg.membership(),
                 source = catalog::qualified_name(reg.relid),
                 typ = reg.key_type,

@@ -174,10 +174,14 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
     let source_sql = catalog::qualified_name(rel);
     let k = ident(&key);
     let args = format!("{}, {}", literal(&membership), literal(&key));
+    // No foreign key to segment_def: its check would cost a lookup and a
+    // row lock per member written, half the time of filling a segment.
+    // Writers lock the segments they add members to once per statement
+    // (`maintain::live`), and drop_segment deletes the members itself.
     as_owner(|| {
         Spi::run(&format!(
             "CREATE TABLE {membership} (
-                segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+                segment_id bigint NOT NULL,
                 {k} {typ} NOT NULL,
                 entered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
                 PRIMARY KEY (segment_id, {k}));

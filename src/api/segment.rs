@@ -10,7 +10,7 @@ use super::{bad_argument, compile_checked, fail, fail_hint};
 use crate::catalog::{self, Registered};
 use crate::codegen;
 use crate::privilege::{as_owner, is_admin, require_select};
-use crate::spi::{first, read_kept};
+use crate::spi::{first, read_kept, run_latest};
 use crate::{format, maintain, parser};
 
 /// A segment the caller can see.
@@ -155,7 +155,9 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 
 /// The first fill of a segment created a moment ago, whose membership is
 /// therefore empty: one plain INSERT … SELECT, as fast as writing the rows
-/// by hand (no anti-join, no conflict checks), counted as it goes.
+/// by hand (no anti-join, no conflict checks), counted as it goes. Nothing
+/// to lock against drop_segment (`maintain::live`): nobody else sees the
+/// segment before this transaction commits.
 fn fill_new(id: i64, predicate: &str, reg: &Registered) {
     let key = codegen::ident(&reg.key);
     let inserted = Spi::connect_mut(|client| {
@@ -428,9 +430,22 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
              DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-            &[ids.into()],
+            &[ids.clone().into()],
         )
         .expect("dropping the segment");
+        // Members have no foreign key (see register_source). Deleting the
+        // segments waited for every writer that had locked them (`live`);
+        // the latest snapshot also reaches what those wrote after this
+        // transaction's snapshot.
+        let reg = require_registered(seg.source);
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        Spi::connect_mut(|_| {
+            run_latest(&format!(
+                "DELETE FROM {} WHERE segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[])",
+                reg.membership(),
+                list.join(", ")
+            ))
+        });
         maintain::sync_source(seg.source);
         maintain::catalog_changed();
     });
