@@ -500,6 +500,7 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
     if relid == pg_sys::Oid::INVALID || (relid == catalog && catalog != pg_sys::Oid::INVALID) {
         CONTEXTS.with(|c| c.borrow_mut().clear());
         COMPILED.with(|c| c.borrow_mut().clear());
+        crate::api::members::forget_lookups();
         // The table may have been dropped with the extension: look it (and
         // the extension's owner) up again next time.
         CATALOG_OID.with(|c| c.set(pg_sys::Oid::INVALID));
@@ -529,7 +530,16 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     }
 }
 
-fn catalog_oid() -> pg_sys::Oid {
+/// Syscache callback for roles and role memberships: which segments a role
+/// sees, and may change, follows them.
+unsafe extern "C-unwind" fn on_roles(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    crate::api::members::forget_lookups();
+}
+
+/// The oid of segments.segment_def; also registers the callbacks that keep
+/// this backend's caches of the catalog (`CONTEXTS`, `COMPILED`, found
+/// segments) in step with it.
+pub fn catalog_oid() -> pg_sys::Oid {
     let known = CATALOG_OID.with(|c| c.get());
     if known != pg_sys::Oid::INVALID {
         return known;
@@ -543,6 +553,13 @@ fn catalog_oid() -> pg_sys::Oid {
         // SAFETY: registers plain functions for the backend's lifetime, once.
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0usize));
+            for cache in [
+                pg_sys::SysCacheIdentifier::AUTHOID,
+                pg_sys::SysCacheIdentifier::AUTHMEMMEMROLE,
+                pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM,
+            ] {
+                pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_roles), pg_sys::Datum::from(0usize));
+            }
             pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
             pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         }

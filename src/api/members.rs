@@ -3,6 +3,10 @@
 //! wrappers (below) that pass keys as text; here they are cast back to the
 //! source key's type, so lookups use the membership indexes.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -158,21 +162,60 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
     }
 }
 
-#[pg_extern(stable, name = "_is_member")]
-// No SET search_path (it would cost every call): this runs only
-// schema-qualified SQL, as the caller, never as the extension owner.
-fn is_member(name: &str, key: &str) -> bool {
+/// How is_member answers for one segment name and role: the segment, and
+/// the probe of its membership table.
+struct Lookup {
+    id: i64,
+    sql: String,
+}
+
+thread_local! {
+    /// Lookups by (role, segment name): finding the segment and its source
+    /// costs two catalog queries, and is_member may run for every row of a
+    /// query. Emptied whenever the segment catalog, a role or a role
+    /// membership changes (callbacks registered by `maintain::catalog_oid`).
+    static LOOKUPS: RefCell<HashMap<(pg_sys::Oid, String), Rc<Lookup>>> = RefCell::new(HashMap::new());
+}
+
+pub fn forget_lookups() {
+    LOOKUPS.with(|l| l.borrow_mut().clear());
+}
+
+fn lookup(name: &str) -> Rc<Lookup> {
+    // SAFETY: reads the current user id.
+    let cache_key = (unsafe { pg_sys::GetUserId() }, name.to_string());
+    if let Some(l) = LOOKUPS.with(|l| l.borrow().get(&cache_key).cloned()) {
+        return l;
+    }
+    // First, so that the callbacks that empty LOOKUPS are in place.
+    crate::maintain::catalog_oid();
     let seg = find(name);
     let reg = require_registered(seg.source);
-    let sql = format!(
-        "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
-        reg.membership(),
-        ident(&reg.key),
-        reg.key_type
-    );
-    Spi::connect(|_| {
-        read_kept(&sql, &[pg_sys::INT8OID, pg_sys::TEXTOID], &[seg.id.into(), text_datum(key)]);
-        first::<bool>(1).unwrap_or(false)
+    let l = Rc::new(Lookup {
+        id: seg.id,
+        sql: format!(
+            "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
+            reg.membership(),
+            ident(&reg.key),
+            reg.key_type
+        ),
+    });
+    LOOKUPS.with(|c| c.borrow_mut().insert(cache_key, l.clone()));
+    l
+}
+
+#[pg_extern(stable, name = "_is_member")]
+// No SET search_path (it would cost every call): this runs only
+// schema-qualified SQL. The probe runs as the owner, past the membership
+// table's row security: the caller's right to see the segment is what
+// `lookup` checked.
+fn is_member(name: &str, key: &str) -> bool {
+    let l = lookup(name);
+    as_owner(|| {
+        Spi::connect(|_| {
+            read_kept(&l.sql, &[pg_sys::INT8OID, pg_sys::TEXTOID], &[l.id.into(), text_datum(key)]);
+            first::<bool>(1).unwrap_or(false)
+        })
     })
 }
 

@@ -8,7 +8,7 @@ use pgrx::PgSqlErrorCode;
 use crate::error::{Diagnostic, ErrorKind};
 
 mod language;
-mod members;
+pub(crate) mod members;
 mod registration;
 mod segment;
 

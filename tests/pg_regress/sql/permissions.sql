@@ -93,6 +93,30 @@ SET ROLE seg_alice;
 SELECT name FROM segments.segment ORDER BY name;
 RESET ROLE;
 
+-- is_member remembers per role what it found, until roles, role
+-- memberships or the segment catalog change (all in this one session)
+SET ROLE seg_alice;
+SELECT segments.is_member('Alice private', 3) AS alice_3, segments.is_member('Alice private', 4) AS alice_4;
+RESET ROLE;
+SET ROLE seg_bob;
+SELECT fails($$SELECT segments.is_member('Alice private', 3)$$);
+RESET ROLE;
+GRANT seg_alice TO seg_bob;
+SET ROLE seg_bob;
+SELECT segments.is_member('Alice private', 3) AS bob_in_alice_3;
+RESET ROLE;
+REVOKE seg_alice FROM seg_bob;
+SET ROLE seg_bob;
+SELECT fails($$SELECT segments.is_member('Alice private', 3)$$);
+RESET ROLE;
+SET ROLE seg_alice;
+SELECT segments.drop_segment('Alice private');
+SELECT segments.create_segment('Alice private', $$country = 'DE'$$, shared => false) > 0 AS recreated;
+SELECT segments.is_member('Alice private', 3) AS alice_3, segments.is_member('Alice private', 4) AS alice_4;
+SELECT segments.drop_segment('Alice private');
+SELECT fails($$SELECT segments.is_member('Alice private', 4)$$);
+RESET ROLE;
+
 SELECT segments.unregister_source('perm.contacts', true);
 DROP SCHEMA perm CASCADE;
 DROP ROLE seg_alice;
