@@ -60,9 +60,11 @@ CREATE INDEX dependency_depends_on ON segments.dependency (depends_on);
 -- Member counts as append-only deltas: writers never update a shared counter
 -- row, so writers on different contacts never wait for each other. Deltas are
 -- folded with SKIP LOCKED, which never waits either. Every statement that
--- writes a membership table inserts its delta in the same statement.
+-- writes a membership table inserts its delta in the same statement. No
+-- foreign key, like the membership tables (its check would cost every write
+-- a query): drop_segment deletes a segment's deltas itself.
 CREATE TABLE segments.count_delta (
-    segment_id bigint NOT NULL REFERENCES segments.segment_def (id) ON DELETE CASCADE,
+    segment_id bigint NOT NULL,
     delta      bigint NOT NULL
 );
 CREATE INDEX count_delta_segment ON segments.count_delta (segment_id);
@@ -109,12 +111,17 @@ GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.se
                 segments.dependency, segments.count_delta TO PUBLIC;
 
 -- Folds a segment's deltas into one row. SKIP LOCKED: rows another
--- transaction is folding are left for later, so this never waits.
+-- transaction is folding are left for later, so this never waits. The
+-- segment is locked first, as by every writer of deltas: a drop_segment
+-- waits for the fold, or the fold finds the segment gone and does nothing.
 CREATE FUNCTION segments.fold_count(segment bigint) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH locked AS (
+    WITH live AS (
+        SELECT d.id FROM segments.segment_def d
+         WHERE d.id OPERATOR(pg_catalog.=) segment FOR KEY SHARE OF d),
+    locked AS (
         SELECT x.ctid FROM segments.count_delta x
-         WHERE x.segment_id OPERATOR(pg_catalog.=) segment
+         WHERE x.segment_id OPERATOR(pg_catalog.=) segment AND EXISTS (SELECT FROM live)
            FOR UPDATE SKIP LOCKED),
     taken AS (
         DELETE FROM segments.count_delta c

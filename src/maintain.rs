@@ -22,7 +22,7 @@ use crate::catalog::{self, Registered};
 use crate::codegen::{ident, literal};
 use crate::privilege::{as_owner, pinned_search_path};
 use crate::rowfilter::RowFilters;
-use crate::spi::{result_column, run_kept, text_array};
+use crate::spi::{result_column, run_kept, run_latest, text_array};
 
 /// An active segment to recompute, with what the recompute needs.
 pub struct Target {
@@ -197,6 +197,22 @@ pub fn live(ids: &str) -> String {
         "live AS (SELECT d.id FROM segments.segment_def d
                    WHERE d.id IN ({ids}) FOR KEY SHARE OF d)"
     )
+}
+
+/// Deletes what dropped segments (`ids`) leave in the tables without a
+/// foreign key: their count deltas and, if the table stays, their members.
+/// Called once the segments' rows are deleted, which waited for every writer
+/// that had locked them (`live`); under the latest snapshot, which also
+/// reaches what such writers committed after this transaction's snapshot.
+pub fn forget_segments(ids: &[i64], membership: Option<&str>) {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let list = format!("ANY (ARRAY[{}]::pg_catalog.int8[])", list.join(", "));
+    Spi::connect_mut(|_| {
+        if let Some(m) = membership {
+            run_latest(&format!("DELETE FROM {m} WHERE segment_id OPERATOR(pg_catalog.=) {list}"));
+        }
+        run_latest(&format!("DELETE FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) {list}"));
+    });
 }
 
 /// `ANY (…)` of the segment ids in `live`.

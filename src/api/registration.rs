@@ -250,6 +250,13 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     .flatten()
     .unwrap_or_default();
     as_owner(|| {
+        let ids = Spi::get_one_with_args::<Vec<i64>>(
+            "SELECT COALESCE(pg_catalog.array_agg(id), '{}') FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
+            &[rel.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default();
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
                  SELECT id FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1)",
@@ -269,6 +276,8 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
             reg.membership()
         ))
         .expect("removing the membership table");
+        // After the DROP TABLE, which waited for every writer of the table.
+        maintain::forget_segments(&ids, None);
         for t in &tables {
             maintain::remove_unused_triggers(*t);
         }

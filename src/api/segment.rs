@@ -10,7 +10,7 @@ use super::{bad_argument, compile_checked, fail, fail_hint};
 use crate::catalog::{self, Registered};
 use crate::codegen;
 use crate::privilege::{as_owner, is_admin, require_select};
-use crate::spi::{first, read_kept, run_latest};
+use crate::spi::{first, read_kept};
 use crate::{format, maintain, parser};
 
 /// A segment the caller can see.
@@ -178,13 +178,16 @@ fn fill_new(id: i64, predicate: &str, reg: &Registered) {
 }
 
 /// Records a fill: its time, and the member count (`count`: SQL for it).
+/// The UPDATE locks the segment against drop_segment, or finds it dropped
+/// meanwhile, and then no count is written for it.
 fn record_fill(id: i64, count: &str) {
     Spi::run_with_args(
         &format!(
             "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
               WHERE id OPERATOR(pg_catalog.=) $1;
              DELETE FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1;
-             INSERT INTO segments.count_delta (segment_id, delta) SELECT $1, ({count})"
+             INSERT INTO segments.count_delta (segment_id, delta) SELECT $1, ({count})
+              WHERE EXISTS (SELECT FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1)"
         ),
         &[id.into()],
     )
@@ -433,19 +436,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
             &[ids.clone().into()],
         )
         .expect("dropping the segment");
-        // Members have no foreign key (see register_source). Deleting the
-        // segments waited for every writer that had locked them (`live`);
-        // the latest snapshot also reaches what those wrote after this
-        // transaction's snapshot.
-        let reg = require_registered(seg.source);
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        Spi::connect_mut(|_| {
-            run_latest(&format!(
-                "DELETE FROM {} WHERE segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[])",
-                reg.membership(),
-                list.join(", ")
-            ))
-        });
+        maintain::forget_segments(&ids, Some(&require_registered(seg.source).membership()));
         maintain::sync_source(seg.source);
         maintain::catalog_changed();
     });
