@@ -148,7 +148,7 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
 /// count from the membership just computed (a repair, like the recompute).
 /// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
-    maintain::recompute(&[maintain::Job { id, predicate: predicate.to_string(), track }], reg, maintain::Rows::All);
+    maintain::recompute(&[maintain::Job { id, predicate: predicate.to_string(), track, flat: false }], reg, maintain::Rows::All);
     let count = format!("SELECT pg_catalog.count(*) FROM {} WHERE segment_id OPERATOR(pg_catalog.=) $1", reg.membership());
     record_fill(id, &count);
 }
