@@ -1174,14 +1174,20 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
         return;
     }
     let t = catalog::qualified_name(table);
-    Spi::run(&format!(
-        "DROP TRIGGER IF EXISTS segments_maintain_insert ON {t};
-         DROP TRIGGER IF EXISTS segments_maintain_update ON {t};
-         DROP TRIGGER IF EXISTS segments_maintain_update_row ON {t};
-         DROP TRIGGER IF EXISTS segments_maintain_delete ON {t};
-         DROP TRIGGER IF EXISTS segments_maintain_truncate ON {t};"
-    ))
-    .expect("removing maintenance triggers");
+    // Each checked first: DROP TRIGGER IF EXISTS would tell the caller about
+    // a trigger that was never there (the row trigger exists only while an
+    // active segment reads the table).
+    for name in [
+        "segments_maintain_insert",
+        "segments_maintain_update",
+        "segments_maintain_update_row",
+        "segments_maintain_delete",
+        "segments_maintain_truncate",
+    ] {
+        if has_trigger(table, name) {
+            Spi::run(&format!("DROP TRIGGER {name} ON {t}")).expect("removing a maintenance trigger");
+        }
+    }
 }
 
 /// Records the tables and columns a segment reads (its source always).

@@ -175,10 +175,15 @@ thread_local! {
     /// query. Emptied whenever the segment catalog, a role or a role
     /// membership changes (callbacks registered by `maintain::catalog_oid`).
     static LOOKUPS: RefCell<HashMap<(pg_sys::Oid, String), Rc<Lookup>>> = RefCell::new(HashMap::new());
+    /// segments_of's statement by (key type, source if named): finding the
+    /// source and its registration costs two catalog queries. The statement
+    /// itself runs as the caller, so nothing in it depends on the role.
+    static SEGMENTS_OF: RefCell<HashMap<(pg_sys::Oid, Option<pg_sys::Oid>), Rc<String>>> = RefCell::new(HashMap::new());
 }
 
 pub fn forget_lookups() {
     LOOKUPS.with(|l| l.borrow_mut().clear());
+    SEGMENTS_OF.with(|l| l.borrow_mut().clear());
 }
 
 fn lookup(name: &str) -> Rc<Lookup> {
@@ -238,19 +243,29 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
     }
 }
 
-#[pg_extern(stable, name = "_segments_of")]
-// No SET search_path (it would cost every call): this runs only
-// schema-qualified SQL, as the caller, never as the extension owner.
-fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
-    let rel = source.unwrap_or_else(|| source_for(key_type));
-    let reg = require_registered(rel);
-    let sql = format!(
+fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> Rc<String> {
+    if let Some(sql) = SEGMENTS_OF.with(|c| c.borrow().get(&(key_type, source)).cloned()) {
+        return sql;
+    }
+    // First, so that the callbacks that empty SEGMENTS_OF are in place.
+    crate::maintain::catalog_oid();
+    let reg = require_registered(source.unwrap_or_else(|| source_for(key_type)));
+    let sql = Rc::new(format!(
         "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
           WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
         reg.membership(),
         ident(&reg.key),
         reg.key_type
-    );
+    ));
+    SEGMENTS_OF.with(|c| c.borrow_mut().insert((key_type, source), sql.clone()));
+    sql
+}
+
+#[pg_extern(stable, name = "_segments_of")]
+// No SET search_path (it would cost every call): this runs only
+// schema-qualified SQL, as the caller, never as the extension owner.
+fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
+    let sql = segments_of_statement(key_type, source);
     let names: Vec<String> = Spi::connect(|_| {
         read_kept(&sql, &[pg_sys::TEXTOID], &[text_datum(key)]);
         result_column::<String>(1).into_iter().flatten().collect()

@@ -108,6 +108,14 @@ SELECT segments.is_member('Germans', 4::bigint) AS four, segments.is_member('ger
 SELECT segments.member_count('Germans'), segments.member_count('VIP list');
 SELECT * FROM segments.segments_of(1::bigint);
 SELECT * FROM segments.segments_of('11111111-1111-1111-1111-111111111111'::uuid);
+-- segments_of remembers how to read a source until the registrations change
+CREATE TABLE partners (id bigint PRIMARY KEY);
+SELECT segments.register_source('partners');
+SELECT fails($$SELECT * FROM segments.segments_of(1::bigint)$$);
+SELECT * FROM segments.segments_of(1::bigint, 'contacts');
+SELECT segments.unregister_source('partners');
+SELECT * FROM segments.segments_of(1::bigint);
+DROP TABLE partners;
 SELECT segment_name, key FROM segments.members WHERE segment_name = 'VIP list' ORDER BY key;
 SELECT c.id, c.email FROM contacts c JOIN segments.contacts_membership m ON m.id = c.id
  WHERE m.segment_id = (SELECT id FROM segments.segment WHERE name = 'DACH openers') ORDER BY c.id;
