@@ -1069,8 +1069,6 @@ pub fn install_triggers(table: pg_sys::Oid) {
     Spi::run(&format!(
         "CREATE TRIGGER segments_maintain_insert AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
-         CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t}
-             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
          CREATE TRIGGER segments_maintain_delete AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
          CREATE TRIGGER segments_maintain_truncate AFTER TRUNCATE ON {t}
@@ -1101,13 +1099,25 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
     .flatten()
     .unwrap_or_default();
     let t = catalog::qualified_name(table);
+    // The statement trigger of UPDATE only applies what the row trigger
+    // collected: both exist while an active segment reads the table, and
+    // neither costs an UPDATE anything otherwise.
     if columns.is_empty() {
         // Checked first: DROP TRIGGER IF EXISTS would tell every caller
         // about a trigger that was never there.
-        if has_trigger(table, "segments_maintain_update_row") {
-            Spi::run(&format!("DROP TRIGGER segments_maintain_update_row ON {t}")).expect("dropping the row trigger");
+        for name in ["segments_maintain_update_row", "segments_maintain_update"] {
+            if has_trigger(table, name) {
+                Spi::run(&format!("DROP TRIGGER {name} ON {t}")).expect("dropping an UPDATE trigger");
+            }
         }
         return;
+    }
+    if !has_trigger(table, "segments_maintain_update") {
+        Spi::run(&format!(
+            "CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t}
+                 FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain()"
+        ))
+        .expect("installing the UPDATE statement trigger");
     }
     // Built-in types with a default btree operator class are compared with
     // their own `=`; others as text: every type has a text form, not every

@@ -49,8 +49,12 @@ SELECT fails($$SELECT segments.register_relation('x', 'companies', 'events', 'co
 SELECT fails($$SELECT segments.register_lookup('x', 'contacts', 'company_id', 'companies', 'country')$$);
 SELECT fails($$SELECT segments.register_lookup('x', 'contacts', 'nope', 'companies')$$);
 
+-- UPDATE triggers exist only while an active segment reads the table
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'contacts'::regclass AND NOT tgisinternal ORDER BY 1;
+
 -- Creating segments: text and JSON forms, active and static
 SELECT segments.create_segment('Germans', $$country = 'DE'$$, source => 'contacts') AS id;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'contacts'::regclass AND NOT tgisinternal ORDER BY 1;
 SELECT segments.create_segment('Openers', 'COUNT events >= 4', source => 'contacts',
                                description => 'opened at least 4 emails') AS id;
 SELECT segments.create_segment('DACH openers', $$IN SEGMENT 'Openers' AND company.country IN ('DE','AT','CH')$$,
