@@ -580,8 +580,8 @@ unsafe extern "C-unwind" fn on_roles(_arg: pg_sys::Datum, _cacheid: i32, _hash: 
 }
 
 /// The oid of segments.segment_def; also registers the callbacks that keep
-/// this backend's caches of the catalog (`CONTEXTS`, `COMPILED`, found
-/// segments) in step with it.
+/// this backend's caches of the catalog (`CONTEXTS`, `COMPILED`, and the
+/// lookups of is_member and segments_of) in step with it.
 pub fn catalog_oid() -> pg_sys::Oid {
     let known = CATALOG_OID.with(|c| c.get());
     if known != pg_sys::Oid::INVALID {
@@ -1103,13 +1103,7 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
     // collected: both exist while an active segment reads the table, and
     // neither costs an UPDATE anything otherwise.
     if columns.is_empty() {
-        // Checked first: DROP TRIGGER IF EXISTS would tell every caller
-        // about a trigger that was never there.
-        for name in ["segments_maintain_update_row", "segments_maintain_update"] {
-            if has_trigger(table, name) {
-                Spi::run(&format!("DROP TRIGGER {name} ON {t}")).expect("dropping an UPDATE trigger");
-            }
-        }
+        drop_triggers(table, &["segments_maintain_update_row", "segments_maintain_update"]);
         return;
     }
     if !has_trigger(table, "segments_maintain_update") {
@@ -1183,17 +1177,25 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
         sync_update_trigger(table);
         return;
     }
+    drop_triggers(
+        table,
+        &[
+            "segments_maintain_insert",
+            "segments_maintain_update",
+            "segments_maintain_update_row",
+            "segments_maintain_delete",
+            "segments_maintain_truncate",
+        ],
+    );
+}
+
+/// Drops those of the triggers `names` that `table` has, each checked first:
+/// DROP TRIGGER IF EXISTS would tell the caller about a trigger that was
+/// never there (the UPDATE triggers exist only while an active segment reads
+/// the table).
+fn drop_triggers(table: pg_sys::Oid, names: &[&str]) {
     let t = catalog::qualified_name(table);
-    // Each checked first: DROP TRIGGER IF EXISTS would tell the caller about
-    // a trigger that was never there (the row trigger exists only while an
-    // active segment reads the table).
-    for name in [
-        "segments_maintain_insert",
-        "segments_maintain_update",
-        "segments_maintain_update_row",
-        "segments_maintain_delete",
-        "segments_maintain_truncate",
-    ] {
+    for name in names {
         if has_trigger(table, name) {
             Spi::run(&format!("DROP TRIGGER {name} ON {t}")).expect("removing a maintenance trigger");
         }
