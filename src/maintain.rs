@@ -195,6 +195,19 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
             )
         }
     };
+    // Only the segments that gain members need the lock. For given contacts
+    // (every statement of a mixed segment's maintenance), those they are not
+    // in yet: concurrent writers would otherwise share locks on every
+    // segment their contacts belong to. New rows gain every segment they
+    // belong to; a full recompute is of one segment.
+    let gaining = match rows {
+        Rows::New(_) | Rows::All => "SELECT w.segment_id FROM want w".to_string(),
+        Rows::Keys(_) => format!(
+            "SELECT w.segment_id FROM want w WHERE NOT EXISTS (
+                 SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
+                                              AND m.{key} OPERATOR(pg_catalog.=) w.k)"
+        ),
+    };
     let sql = format!(
         "WITH want AS MATERIALIZED ({}),
               gone AS ({gone}),
@@ -203,7 +216,7 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
                          WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}
                         {conflict} RETURNING segment_id, {key} AS k){}",
         branches.join(" UNION ALL "),
-        live("SELECT w.segment_id FROM want w"),
+        live(&gaining),
         accounting(&tracked)
     );
     Spi::connect_mut(|_| {
