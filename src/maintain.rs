@@ -43,12 +43,17 @@ struct Compiled {
     /// Contacts that time may have moved across a boundary since the last
     /// sweep (None: the segment does not depend on time).
     sweep: Option<String>,
-    /// Reads nothing but the contact's own row, and not the clock: its
-    /// answer for a row image is final (see `rowfilter`).
-    local: bool,
     /// Reads nothing but the contact's own row (the clock allowed): no
     /// subquery, so it can share one pass over the rows (see `recompute`).
     flat: bool,
+}
+
+impl Compiled {
+    /// Reads nothing but the contact's own row, and not the clock: its
+    /// answer for a row image is final (see `rowfilter`).
+    fn local(&self) -> bool {
+        self.flat && self.sweep.is_none()
+    }
 }
 
 thread_local! {
@@ -70,7 +75,6 @@ fn compiled(id: i64, definition: &str, reg: &Registered) -> Compiled {
     let sweep = crate::codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, &since);
     let c = Compiled {
         predicate: crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key),
-        local: sweep.is_none() && checked.pred.row_local(),
         flat: checked.pred.row_local(),
         sweep,
     };
@@ -526,8 +530,9 @@ struct Feed {
     /// those predicates compiled for in-process evaluation.
     local: Vec<usize>,
     filters: Option<RowFilters>,
-    /// The key's attribute number in the table's rows (with `filters`).
-    key_attnum: i32,
+    /// Per role, the attribute number of its column (`Role::column`) in the
+    /// table's rows: for the source, the key's.
+    attnums: Vec<i32>,
 }
 
 impl Feed {
@@ -660,14 +665,17 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
             f.roles.push(role);
         } else if let Some(reg) = catalog::registered(source) {
             let targets = targets(source, table);
-            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, key_attnum: 0 });
+            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, attnums: vec![] });
         }
+    }
+    for f in feeds.iter_mut() {
+        f.attnums = f.roles.iter().map(|r| attnum(desc, r.column(&f.reg))).collect();
     }
     for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
         let mut predicates = vec![];
         for (i, t) in f.targets.iter().enumerate() {
             let c = compiled(t.id, &t.definition, &f.reg);
-            if c.local {
+            if c.local() {
                 f.local.push(i);
                 predicates.push(c.predicate);
             }
@@ -675,7 +683,6 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
         if !predicates.is_empty() {
             // SAFETY: `desc` describes the rows of `table`, the source.
             f.filters = Some(unsafe { RowFilters::new(&f.reg.source, desc, &predicates) });
-            f.key_attnum = attnum(desc, &f.reg.key);
         }
     }
     let feeds = std::rc::Rc::new(feeds);
@@ -878,15 +885,16 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
     for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
         let source = f.reg.relid;
-        // SAFETY: both tuples are rows of the source.
-        if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, f.key_attnum) }) {
+        // SAFETY: both tuples are rows of the source, whose only role is
+        // `Role::Source` when it has filters: `attnums[0]` is the key's.
+        if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, f.attnums[0]) }) {
             let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
             let flipped: Vec<usize> = (0..f.local.len()).filter(|&j| before[j] != after[j]).collect();
             if flipped.is_empty() && f.local.len() == f.targets.len() {
                 continue;
             }
             // SAFETY: as above; the key is not NULL (same_key).
-            let key = unsafe { text_value(new, desc, f.key_attnum) }.unwrap_or_default();
+            let key = unsafe { text_value(new, desc, f.attnums[0]) }.unwrap_or_default();
             for j in flipped {
                 push(source, Touch::Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] });
             }
@@ -895,10 +903,10 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             }
             continue;
         }
-        for role in &f.roles {
+        for (role, &n) in f.roles.iter().zip(&f.attnums) {
             for tuple in [old, new] {
                 // SAFETY: a row of the trigger's table.
-                let Some(value) = (unsafe { text_value(tuple, desc, attnum(desc, role.column(&f.reg))) }) else { continue };
+                let Some(value) = (unsafe { text_value(tuple, desc, n) }) else { continue };
                 match role {
                     Role::Lookup { via_column, .. } => {
                         push(source, Touch::Lookup { via_column: via_column.clone(), value })
@@ -997,13 +1005,12 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
                     maintain_feed(f, &all, None, &mut summary)
                 }
                 pg_sys::TRIGGER_EVENT_TRUNCATE => {}
+                // New rows of the source: straight from the transition table.
+                pg_sys::TRIGGER_EVENT_INSERT if matches!(f.roles.as_slice(), [Role::Source]) => {
+                    summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1)
+                }
                 _ => {
                     let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
-                    if insert && matches!(f.roles.as_slice(), [Role::Source]) {
-                        summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1);
-                        notify(f.reg.relid, summary);
-                        continue;
-                    }
                     let mut keys: Vec<String> = vec![];
                     for role in &f.roles {
                         keys.extend(match role {

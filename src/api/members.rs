@@ -169,16 +169,19 @@ struct Lookup {
     sql: String,
 }
 
+/// A backend-local cache, emptied by `forget_lookups`.
+type Cache<K, V> = RefCell<HashMap<K, Rc<V>>>;
+
 thread_local! {
     /// Lookups by (role, segment name): finding the segment and its source
     /// costs two catalog queries, and is_member may run for every row of a
     /// query. Emptied whenever the segment catalog, a role or a role
     /// membership changes (callbacks registered by `maintain::catalog_oid`).
-    static LOOKUPS: RefCell<HashMap<(pg_sys::Oid, String), Rc<Lookup>>> = RefCell::new(HashMap::new());
+    static LOOKUPS: Cache<(pg_sys::Oid, String), Lookup> = RefCell::new(HashMap::new());
     /// segments_of's statement by (key type, source if named): finding the
     /// source and its registration costs two catalog queries. The statement
     /// itself runs as the caller, so nothing in it depends on the role.
-    static SEGMENTS_OF: RefCell<HashMap<(pg_sys::Oid, Option<pg_sys::Oid>), Rc<String>>> = RefCell::new(HashMap::new());
+    static SEGMENTS_OF: Cache<(pg_sys::Oid, Option<pg_sys::Oid>), String> = RefCell::new(HashMap::new());
 }
 
 pub fn forget_lookups() {
@@ -186,27 +189,38 @@ pub fn forget_lookups() {
     SEGMENTS_OF.with(|l| l.borrow_mut().clear());
 }
 
+/// The value under `key` in `cache`, made by `make` if missing.
+fn remembered<K: std::hash::Hash + Eq, V>(
+    cache: &'static std::thread::LocalKey<Cache<K, V>>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> Rc<V> {
+    if let Some(v) = cache.with(|c| c.borrow().get(&key).cloned()) {
+        return v;
+    }
+    // First, so that the callbacks that empty the caches are in place.
+    crate::maintain::catalog_oid();
+    let v = Rc::new(make());
+    cache.with(|c| c.borrow_mut().insert(key, v.clone()));
+    v
+}
+
 fn lookup(name: &str) -> Rc<Lookup> {
     // SAFETY: reads the current user id.
-    let cache_key = (unsafe { pg_sys::GetUserId() }, name.to_string());
-    if let Some(l) = LOOKUPS.with(|l| l.borrow().get(&cache_key).cloned()) {
-        return l;
-    }
-    // First, so that the callbacks that empty LOOKUPS are in place.
-    crate::maintain::catalog_oid();
-    let seg = find(name);
-    let reg = require_registered(seg.source);
-    let l = Rc::new(Lookup {
-        id: seg.id,
-        sql: format!(
-            "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
-            reg.membership(),
-            ident(&reg.key),
-            reg.key_type
-        ),
-    });
-    LOOKUPS.with(|c| c.borrow_mut().insert(cache_key, l.clone()));
-    l
+    let role = unsafe { pg_sys::GetUserId() };
+    remembered(&LOOKUPS, (role, name.to_string()), || {
+        let seg = find(name);
+        let reg = require_registered(seg.source);
+        Lookup {
+            id: seg.id,
+            sql: format!(
+                "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",
+                reg.membership(),
+                ident(&reg.key),
+                reg.key_type
+            ),
+        }
+    })
 }
 
 #[pg_extern(stable, name = "_is_member")]
@@ -244,21 +258,16 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> Rc<String> {
-    if let Some(sql) = SEGMENTS_OF.with(|c| c.borrow().get(&(key_type, source)).cloned()) {
-        return sql;
-    }
-    // First, so that the callbacks that empty SEGMENTS_OF are in place.
-    crate::maintain::catalog_oid();
-    let reg = require_registered(source.unwrap_or_else(|| source_for(key_type)));
-    let sql = Rc::new(format!(
-        "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
-          WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
-        reg.membership(),
-        ident(&reg.key),
-        reg.key_type
-    ));
-    SEGMENTS_OF.with(|c| c.borrow_mut().insert((key_type, source), sql.clone()));
-    sql
+    remembered(&SEGMENTS_OF, (key_type, source), || {
+        let reg = require_registered(source.unwrap_or_else(|| source_for(key_type)));
+        format!(
+            "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
+              WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
+            reg.membership(),
+            ident(&reg.key),
+            reg.key_type
+        )
+    })
 }
 
 #[pg_extern(stable, name = "_segments_of")]
