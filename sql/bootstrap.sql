@@ -110,28 +110,6 @@ GRANT USAGE ON SCHEMA segments TO PUBLIC;
 GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.segment_def,
                 segments.dependency, segments.count_delta TO PUBLIC;
 
--- Folds a segment's deltas into one row. SKIP LOCKED: rows another
--- transaction is folding are left for later, so this never waits. The
--- segment is locked first, as by every writer of deltas: a drop_segment
--- waits for the fold, or the fold finds the segment gone and does nothing.
-CREATE FUNCTION segments.fold_count(segment bigint) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH live AS (
-        SELECT d.id FROM segments.segment_def d
-         WHERE d.id OPERATOR(pg_catalog.=) segment FOR KEY SHARE OF d),
-    locked AS (
-        SELECT x.ctid FROM segments.count_delta x
-         WHERE x.segment_id OPERATOR(pg_catalog.=) segment AND EXISTS (SELECT FROM live)
-           FOR UPDATE SKIP LOCKED),
-    taken AS (
-        DELETE FROM segments.count_delta c
-         WHERE c.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM locked))
-           AND (SELECT pg_catalog.count(*) FROM locked) OPERATOR(pg_catalog.>) 1
-        RETURNING c.delta)
-    INSERT INTO segments.count_delta (segment_id, delta)
-    SELECT segment, pg_catalog.sum(delta) FROM taken HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
-$$;
-
 -- Contacts that leave the source leave every segment; a changed key takes
 -- its memberships along. Installed on each source by register_source with
 -- the membership table and key column as arguments.
@@ -167,7 +145,7 @@ BEGIN
     USING NEW, OLD;
     RETURN NULL;
 END $$;
-REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.fold_count(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact() FROM PUBLIC;
 
 -- Which tables, and which of their columns, each segment's filter reads (the
 -- source, relations, lookup targets): a write to one of them recomputes only

@@ -123,6 +123,8 @@ pub struct Registered {
     pub key_type: String,
     pub membership_schema: String,
     pub membership_table: String,
+    /// The membership table's oid (the row trigger writes it directly).
+    pub membership_relid: pg_sys::Oid,
 }
 
 impl Registered {
@@ -136,7 +138,7 @@ const REGISTERED: &str = "
 SELECT s.key_column::pg_catalog.text,
        pg_catalog.format('%I.%I', tn.nspname, t.typname),
        mn.nspname::pg_catalog.text, m.relname::pg_catalog.text,
-       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text
+       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text, s.membership::pg_catalog.oid
   FROM segments.source s
   JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) s.relid
   JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
@@ -158,6 +160,7 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
                 key_type: get(2)?,
                 membership_schema: get(3)?,
                 membership_table: get(4)?,
+                membership_relid: first::<pg_sys::Oid>(7)?,
             })
         })
     })

@@ -15,6 +15,7 @@ pub mod typecheck;
 
 mod api;
 mod catalog;
+mod direct;
 mod maintain;
 mod privilege;
 mod rowfilter;

@@ -19,6 +19,7 @@ use pgrx::PgSqlErrorCode;
 
 use crate::api::{compile_checked, fail};
 use crate::catalog::{self, Registered};
+use crate::direct::Flip;
 use crate::codegen::{ident, literal};
 use crate::privilege::{as_owner, pinned_search_path};
 use crate::rowfilter::RowFilters;
@@ -484,8 +485,13 @@ fn fold_sometimes(id: i64) {
         w.get()
     });
     if n % 64 == 0 {
-        Spi::run_with_args("SELECT segments.fold_count($1)", &[id.into()]).expect("folding counts");
+        fold_count(id);
     }
+}
+
+/// Folds a segment's count deltas into one row (`direct::fold_count`).
+pub fn fold_count(id: i64) {
+    crate::direct::fold_count(catalog_oid(), id);
 }
 
 pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
@@ -754,42 +760,30 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
     })
 }
 
-/// Applies the membership flips the row trigger found, in one statement:
-/// the contacts' rows are locked by the UPDATE itself, and the segments read
-/// nothing else.
-fn apply_flips(f: &Feed, flips: &[(i64, String, bool)], summary: &mut Vec<String>) {
-    let key = ident(&f.reg.key);
-    let membership = f.reg.membership();
+/// Applies the membership flips the row trigger found, without a statement
+/// (`flips`): the contacts' rows are locked by the UPDATE itself, and the
+/// segments read nothing else. Tracked segments log their changes.
+fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
+    let (deltas, done) = crate::direct::apply_flips(f.reg.membership_relid, &f.reg.key, catalog_oid(), flips);
     let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
     let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
-    let sql = format!(
-        "WITH f AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]),
-                                            pg_catalog.unnest($3::pg_catalog.bool[])) AS f(segment_id, k, enter)),
-              gone AS (DELETE FROM {membership} m USING f
-                        WHERE NOT f.enter AND m.segment_id OPERATOR(pg_catalog.=) f.segment_id
-                          AND m.{key} OPERATOR(pg_catalog.=) f.k::{}
-                       RETURNING m.segment_id, m.{key} AS k),
-              {},
-              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT f.segment_id, f.k::{} FROM f
-                         WHERE f.enter AND f.segment_id OPERATOR(pg_catalog.=) {LIVE}
-                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
-        f.reg.key_type,
-        live("SELECT f.segment_id FROM f WHERE f.enter"),
-        f.reg.key_type,
-        accounting(&tracked)
-    );
-    let ids: Vec<i64> = flips.iter().map(|(id, _, _)| *id).collect();
-    let keys: Vec<String> = flips.iter().map(|(_, k, _)| k.clone()).collect();
-    let enter: Vec<bool> = flips.iter().map(|(_, _, e)| *e).collect();
-    let args = [
-        ids.into_datum().expect("an int8[] datum"),
-        text_array(&keys),
-        enter.into_datum().expect("a bool[] datum"),
-    ];
-    let deltas = Spi::connect_mut(|_| {
-        run_kept(&sql, &[pg_sys::INT8ARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::BOOLARRAYOID], &args);
-        deltas()
-    });
+    let logged: Vec<&&Flip> =
+        flips.iter().zip(&done).filter(|(flip, &done)| done && tracked.contains(&flip.segment)).map(|(flip, _)| flip).collect();
+    if !logged.is_empty() {
+        let ids: Vec<i64> = logged.iter().map(|l| l.segment).collect();
+        let keys: Vec<String> = logged.iter().map(|l| l.key.clone()).collect();
+        let changes: Vec<String> = logged.iter().map(|l| if l.enter { "enter" } else { "leave" }.to_string()).collect();
+        let args = [ids.into_datum().expect("an int8[] datum"), text_array(&keys), text_array(&changes)];
+        Spi::connect_mut(|_| {
+            run_kept(
+                "INSERT INTO segments.changes (segment_id, key, change)
+                 SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]),
+                                          pg_catalog.unnest($3::pg_catalog.text[]))",
+                &[pg_sys::INT8ARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::TEXTARRAYOID],
+                &args,
+            )
+        });
+    }
     account(&local, &deltas, summary);
 }
 
@@ -813,7 +807,7 @@ enum Touch {
     /// Recompute the contacts that point at this lookup row.
     Lookup { via_column: String, value: String },
     /// The contact entered (or left) a row-local segment.
-    Flip { segment: i64, key: String, enter: bool },
+    Flip(Flip),
 }
 
 struct Pending {
@@ -896,7 +890,7 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             // SAFETY: as above; the key is not NULL (same_key).
             let key = unsafe { text_value(new, desc, f.attnums[0]) }.unwrap_or_default();
             for j in flipped {
-                push(source, Touch::Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] });
+                push(source, Touch::Flip(Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] }));
             }
             if f.local.len() < f.targets.len() {
                 push(source, Touch::Contact { key, all: false });
@@ -957,7 +951,7 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
     let mut via: HashMap<&str, Vec<String>> = HashMap::new();
     for p in pending.iter().filter(|p| p.source == f.reg.relid) {
         match &p.touch {
-            Touch::Flip { segment, key, enter } => flips.push((*segment, key.clone(), *enter)),
+            Touch::Flip(flip) => flips.push(flip),
             Touch::Contact { key, all: a } => {
                 keys.push(key.clone());
                 all |= a;
