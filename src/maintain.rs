@@ -774,7 +774,7 @@ fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
         let keys: Vec<String> = logged.iter().map(|l| l.key.clone()).collect();
         let changes: Vec<String> = logged.iter().map(|l| if l.enter { "enter" } else { "leave" }.to_string()).collect();
         let args = [ids.into_datum().expect("an int8[] datum"), text_array(&keys), text_array(&changes)];
-        Spi::connect_mut(|_| {
+        pinned_search_path(|| Spi::connect_mut(|_| {
             run_kept(
                 "INSERT INTO segments.changes (segment_id, key, change)
                  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[]),
@@ -782,7 +782,7 @@ fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
                 &[pg_sys::INT8ARRAYOID, pg_sys::TEXTARRAYOID, pg_sys::TEXTARRAYOID],
                 &args,
             )
-        });
+        }));
     }
     account(&local, &deltas, summary);
 }
@@ -962,14 +962,19 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
     if !flips.is_empty() {
         apply_flips(f, &flips, summary);
     }
-    for (via_column, values) in via {
-        keys.extend(contacts_via(&f.reg, via_column, &values));
-        all = true;
+    if keys.is_empty() && via.is_empty() {
+        return;
     }
-    keys.sort();
-    keys.dedup();
-    let targets: Vec<&Target> = if all { f.targets.iter().collect() } else { f.others() };
-    maintain_feed(f, &targets, Some(&keys), summary);
+    pinned_search_path(|| {
+        for (via_column, values) in via {
+            keys.extend(contacts_via(&f.reg, via_column, &values));
+            all = true;
+        }
+        keys.sort();
+        keys.dedup();
+        let targets: Vec<&Target> = if all { f.targets.iter().collect() } else { f.others() };
+        maintain_feed(f, &targets, Some(&keys), summary);
+    });
 }
 
 /// The statement triggers behind every registered table.
@@ -986,42 +991,53 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
         vec![]
     };
     let feeds = context(rel);
-    trigger_work(|| {
+    // Row-local flips run no SQL: the search_path is pinned (which costs
+    // more than the flips) only around what does.
+    as_owner(|| {
         for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
             let mut summary = vec![];
-            let all: Vec<&Target> = f.targets.iter().collect();
             match op {
                 pg_sys::TRIGGER_EVENT_UPDATE => on_update(f, &pending, &mut summary),
-                // A truncated source left every segment already
-                // (segments.forget_contacts); a truncated relation or lookup
-                // changes any contact.
-                pg_sys::TRIGGER_EVENT_TRUNCATE if f.roles.iter().any(|r| !matches!(r, Role::Source)) => {
-                    maintain_feed(f, &all, None, &mut summary)
-                }
-                pg_sys::TRIGGER_EVENT_TRUNCATE => {}
-                // New rows of the source: straight from the transition table.
-                pg_sys::TRIGGER_EVENT_INSERT if matches!(f.roles.as_slice(), [Role::Source]) => {
-                    summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1)
-                }
-                _ => {
-                    let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
-                    let mut keys: Vec<String> = vec![];
-                    for role in &f.roles {
-                        keys.extend(match role {
-                            // Contacts deleted from the source left every
-                            // segment already (segments.forget_contacts).
-                            Role::Source if !insert => continue,
-                            _ => touched(trigdata, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
-                        });
-                    }
-                    keys.sort();
-                    keys.dedup();
-                    maintain_feed(f, &all, Some(&keys), &mut summary);
-                }
+                _ => pinned_search_path(|| on_write(trigdata, f, op, &mut summary)),
             }
-            notify(f.reg.relid, summary);
+            if !summary.is_empty() {
+                pinned_search_path(|| notify(f.reg.relid, summary));
+            }
         }
     });
+}
+
+/// The statement triggers of INSERT, DELETE and TRUNCATE.
+fn on_write(trigdata: *mut pg_sys::TriggerData, f: &Feed, op: u32, summary: &mut Vec<String>) {
+    let all: Vec<&Target> = f.targets.iter().collect();
+    match op {
+        // A truncated source left every segment already
+        // (segments.forget_contacts); a truncated relation or lookup
+        // changes any contact.
+        pg_sys::TRIGGER_EVENT_TRUNCATE if f.roles.iter().any(|r| !matches!(r, Role::Source)) => {
+            maintain_feed(f, &all, None, summary)
+        }
+        pg_sys::TRIGGER_EVENT_TRUNCATE => {}
+        // New rows of the source: straight from the transition table.
+        pg_sys::TRIGGER_EVENT_INSERT if matches!(f.roles.as_slice(), [Role::Source]) => {
+            summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1)
+        }
+        _ => {
+            let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
+            let mut keys: Vec<String> = vec![];
+            for role in &f.roles {
+                keys.extend(match role {
+                    // Contacts deleted from the source left every
+                    // segment already (segments.forget_contacts).
+                    Role::Source if !insert => continue,
+                    _ => touched(trigdata, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
+                });
+            }
+            keys.sort();
+            keys.dedup();
+            maintain_feed(f, &all, Some(&keys), summary);
+        }
+    }
 }
 
 /// `segments.maintain()`: a V1 C function, because SPI sees a statement's
