@@ -539,6 +539,9 @@ struct Feed {
     /// Per role, the attribute number of its column (`Role::column`) in the
     /// table's rows: for the source, the key's.
     attnums: Vec<i32>,
+    /// The attribute numbers of the columns whose change matters to this
+    /// source (`watched_columns`): an UPDATE that changes none is ignored.
+    watched: Vec<i32>,
 }
 
 impl Feed {
@@ -671,11 +674,12 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
             f.roles.push(role);
         } else if let Some(reg) = catalog::registered(source) {
             let targets = targets(source, table);
-            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, attnums: vec![] });
+            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, attnums: vec![], watched: vec![] });
         }
     }
     for f in feeds.iter_mut() {
         f.attnums = f.roles.iter().map(|r| attnum(desc, r.column(&f.reg))).collect();
+        f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(desc, c)).filter(|&n| n > 0).collect();
     }
     for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
         let mut predicates = vec![];
@@ -846,27 +850,52 @@ unsafe fn text_value(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) 
     }
 }
 
-/// Whether both rows have the same, non-NULL value in attribute `n`: by
-/// value for pass-by-value types, else by text form.
+/// Whether both rows hold the same bytes in attribute `n` (`Some(true)`),
+/// different ones (`Some(false)`), or NULL in both (None). The same bytes
+/// are the same value; different bytes may still be equal values (`1.0` and
+/// `1.00`, a compressed and a plain text): then the change is taken for
+/// one, which costs work, never exactness.
 ///
 /// # Safety
-/// Both tuples must be rows described by `desc`.
-unsafe fn same_key(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) -> bool {
+/// Both tuples must be rows described by `desc`, `n` one of its attributes.
+unsafe fn same_bytes(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) -> Option<bool> {
     unsafe {
-        if n <= 0 || !(*(*desc).attrs.as_ptr().add(n as usize - 1)).attbyval {
-            let was = text_value(old, desc, n);
-            return was.is_some() && was == text_value(new, desc, n);
-        }
         let (mut old_null, mut new_null) = (false, false);
         let a = pg_sys::SPI_getbinval(old, desc, n, &mut old_null);
         let b = pg_sys::SPI_getbinval(new, desc, n, &mut new_null);
-        !old_null && !new_null && a == b
+        if old_null || new_null {
+            return if old_null && new_null { None } else { Some(false) };
+        }
+        let attr = &*(*desc).attrs.as_ptr().add(n as usize - 1);
+        let (a, b) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
+        let len = match attr.attlen {
+            _ if attr.attbyval => return Some(a == b),
+            -1 => {
+                let len = pgrx::varlena::varsize_any(a.cast());
+                if len != pgrx::varlena::varsize_any(b.cast()) {
+                    return Some(false);
+                }
+                len
+            }
+            -2 => std::ffi::CStr::from_ptr(a.cast()).to_bytes().len() + 1,
+            len => len as usize,
+        };
+        Some(std::slice::from_raw_parts(a, len) == std::slice::from_raw_parts(b, len))
     }
 }
 
-/// Row trigger of UPDATE, fired only when its WHEN clause saw a read column
-/// change. Row-local segments are decided here, on the two row images;
-/// everything else is left to the statement trigger, by contact.
+/// Whether both rows have the same, non-NULL value in attribute `n`.
+///
+/// # Safety
+/// As for `same_bytes`.
+unsafe fn same_key(old: pg_sys::HeapTuple, new: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, n: i32) -> bool {
+    n > 0 && unsafe { same_bytes(old, new, desc, n) } == Some(true)
+}
+
+/// Row trigger of UPDATE, fired when the UPDATE names a watched column
+/// (`sync_update_trigger`); a source for which none changed is skipped.
+/// Row-local segments are decided here, on the two row images; everything
+/// else is left to the statement trigger, by contact.
 fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     // SAFETY: called by the trigger manager with valid trigger data for an
     // AFTER UPDATE row trigger: both tuples are set.
@@ -878,6 +907,10 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     let mut seen = vec![];
     let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
     for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
+        // SAFETY: rows of the trigger's table, attributes of its descriptor.
+        if f.watched.iter().all(|&n| unsafe { same_bytes(old, new, desc, n) } != Some(false)) {
+            continue;
+        }
         let source = f.reg.relid;
         // SAFETY: both tuples are rows of the source, whose only role is
         // `Role::Source` when it has filters: `attnums[0]` is the key's.
@@ -1107,72 +1140,107 @@ pub fn install_triggers(table: pg_sys::Oid) {
     .expect("installing maintenance triggers");
 }
 
-/// (Re)creates the row trigger that notices UPDATEs of `table` worth
-/// maintenance: its WHEN clause compares exactly the columns that identify a
-/// row's contact and the columns active segments read, so an UPDATE of any
-/// other column never calls a function. No active segment reads the table:
-/// no row trigger at all.
+/// (Re)creates the triggers that notice UPDATEs of `table` worth
+/// maintenance. They fire only for UPDATEs that name a column that
+/// identifies a row's contact or that an active segment reads (`UPDATE OF`,
+/// a test of the statement's target list: no expression, nothing parsed per
+/// statement); the row trigger then compares those columns itself. A
+/// `BEFORE UPDATE` row trigger may change columns an UPDATE does not name:
+/// while the table has one, they fire for every UPDATE (the event trigger
+/// `segments_before_triggers` calls this when one is created). No active
+/// segment reads the table: no UPDATE trigger at all.
 pub fn sync_update_trigger(table: pg_sys::Oid) {
-    let columns = Spi::get_one_with_args::<Vec<String>>(
-        "SELECT COALESCE(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}') FROM (
-             SELECT key_column::pg_catalog.text AS c FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1
-             UNION SELECT contact_column::pg_catalog.text FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1
-             UNION SELECT target_key::pg_catalog.text FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1
-             UNION SELECT pg_catalog.unnest(r.columns) FROM segments.segment_read r
-                     JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id
-                    WHERE r.relid OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active') x
-          WHERE EXISTS (SELECT FROM segments.segment_read r JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id
-                         WHERE r.relid OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active')",
-        &[table.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
+    let columns = watched_columns(table, None);
     let t = catalog::qualified_name(table);
-    // The statement trigger of UPDATE only applies what the row trigger
-    // collected: both exist while an active segment reads the table, and
-    // neither costs an UPDATE anything otherwise.
     if columns.is_empty() {
         drop_triggers(table, &["segments_maintain_update_row", "segments_maintain_update"]);
         return;
     }
-    if !has_trigger(table, "segments_maintain_update") {
-        Spi::run(&format!(
-            "CREATE TRIGGER segments_maintain_update AFTER UPDATE ON {t}
-                 FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain()"
-        ))
-        .expect("installing the UPDATE statement trigger");
-    }
-    // Built-in types with a default btree operator class are compared with
-    // their own `=`; others as text: every type has a text form, not every
-    // type has `=`.
-    let typed = Spi::get_one_with_args::<Vec<String>>(
-        "SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text), '{}')
-           FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])
-            AND t.typnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-            AND EXISTS (SELECT FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am m ON m.oid OPERATOR(pg_catalog.=) c.opcmethod
-                         WHERE m.amname OPERATOR(pg_catalog.=) 'btree' AND c.opcdefault
-                           AND c.opcintype OPERATOR(pg_catalog.=) a.atttypid)",
-        &[table.into(), columns.clone().into()],
+    let before = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                         WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal
+                           AND t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $2 OPERATOR(pg_catalog.=) $2)",
+        &[table.into(), BEFORE_UPDATE_ROW.into()],
     )
     .ok()
     .flatten()
-    .unwrap_or_default();
-    let changed: Vec<String> = columns
-        .iter()
-        .map(|c| match typed.contains(c) {
-            true => format!("OLD.{c} IS DISTINCT FROM NEW.{c}", c = ident(c)),
-            false => format!("OLD.{c}::pg_catalog.text IS DISTINCT FROM NEW.{c}::pg_catalog.text", c = ident(c)),
-        })
-        .collect();
+    .unwrap_or(true);
+    let of = match before {
+        true => String::new(),
+        false => format!(" OF {}", columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")),
+    };
+    // The statement trigger applies what the row trigger collected.
     Spi::run(&format!(
-        "CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE ON {t}
-             FOR EACH ROW WHEN ({}) EXECUTE FUNCTION segments.maintain()",
-        changed.join(" OR ")
+        "CREATE OR REPLACE TRIGGER segments_maintain_update AFTER UPDATE{of} ON {t}
+             FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
+         CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE{of} ON {t}
+             FOR EACH ROW EXECUTE FUNCTION segments.maintain()"
     ))
-    .expect("installing the row trigger");
+    .expect("installing the UPDATE triggers");
 }
+
+/// `pg_trigger.tgtype` of a BEFORE UPDATE row trigger: ROW | BEFORE | UPDATE.
+const BEFORE_UPDATE_ROW: i32 = 1 | 2 | 16;
+
+/// The columns of `table` whose change matters to maintenance: those that
+/// identify a row's contact (source key, relation contact column, lookup
+/// target key) and those active segments read; for `source` only, if given.
+/// None when no active segment reads the table.
+fn watched_columns(table: pg_sys::Oid, source: Option<pg_sys::Oid>) -> Vec<String> {
+    Spi::get_one_with_args::<Vec<String>>(
+        "WITH reads AS (
+             SELECT r.columns FROM segments.segment_read r
+               JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) r.segment_id
+              WHERE r.relid OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
+                AND ($2::pg_catalog.oid IS NULL OR d.source OPERATOR(pg_catalog.=) $2))
+         SELECT COALESCE(pg_catalog.array_agg(DISTINCT c ORDER BY c), '{}') FROM (
+             SELECT key_column::pg_catalog.text AS c FROM segments.source
+              WHERE relid OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR relid OPERATOR(pg_catalog.=) $2)
+             UNION SELECT contact_column::pg_catalog.text FROM segments.relation
+              WHERE relation OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR source OPERATOR(pg_catalog.=) $2)
+             UNION SELECT target_key::pg_catalog.text FROM segments.lookup
+              WHERE target OPERATOR(pg_catalog.=) $1 AND ($2 IS NULL OR source OPERATOR(pg_catalog.=) $2)
+             UNION SELECT pg_catalog.unnest(columns) FROM reads) x
+          WHERE EXISTS (SELECT FROM reads)",
+        &[table.into(), source.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// `segments._sync_update_trigger(oid)`, for the event trigger below.
+#[pg_extern(name = "_sync_update_trigger")]
+#[search_path(pg_catalog, pg_temp)]
+fn sync_update_trigger_sql(table: pg_sys::Oid) {
+    as_owner(|| sync_update_trigger(table));
+}
+
+extension_sql!(
+    r#"
+REVOKE ALL ON FUNCTION segments._sync_update_trigger(oid) FROM PUBLIC;
+-- A BEFORE UPDATE row trigger created on a table with maintenance triggers:
+-- from now on they fire for every UPDATE (see sync_update_trigger). Runs as
+-- the extension owner, who owns segments.maintain().
+CREATE FUNCTION segments.before_trigger_created() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM segments._sync_update_trigger(t.tgrelid)
+       FROM pg_catalog.pg_event_trigger_ddl_commands() c
+       JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) c.objid
+      WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+        AND t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 19 OPERATOR(pg_catalog.=) 19
+        AND EXISTS (SELECT FROM pg_catalog.pg_trigger m
+                     WHERE m.tgrelid OPERATOR(pg_catalog.=) t.tgrelid
+                       AND m.tgname OPERATOR(pg_catalog.=) 'segments_maintain_update_row');
+END $$;
+REVOKE ALL ON FUNCTION segments.before_trigger_created() FROM PUBLIC;
+CREATE EVENT TRIGGER segments_before_triggers ON ddl_command_end WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION segments.before_trigger_created();
+"#,
+    name = "before_triggers",
+    requires = [sync_update_trigger_sql, "maintain_trigger"]
+);
 
 /// Re-syncs the UPDATE row triggers of every table `source` is registered with.
 pub fn sync_source(source: pg_sys::Oid) {

@@ -167,6 +167,38 @@ SELECT * FROM segments.segments_of(1000::bigint);
 SELECT s.name, s.member_count, (SELECT count(*) FROM segments.members m WHERE m.segment_id = s.id) AS actual
   FROM segments.segment s ORDER BY s.id;
 
+-- UPDATE triggers fire only for UPDATEs that name a column segments read
+-- (or one that ties rows to contacts); nothing is called for the others
+SELECT pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'contacts'::regclass AND tgname LIKE 'segments_maintain_update%' ORDER BY tgname;
+SET track_functions = 'all';
+BEGIN;
+UPDATE contacts SET email = 'x' || email WHERE id = 5;
+SELECT count(*) AS maintain_called FROM pg_stat_xact_user_functions WHERE funcname = 'maintain';
+UPDATE contacts SET country = country WHERE id = 5;
+SELECT calls AS maintain_calls FROM pg_stat_xact_user_functions WHERE funcname = 'maintain';
+COMMIT;
+RESET track_functions;
+-- a BEFORE UPDATE row trigger may change columns the UPDATE does not name:
+-- from its creation on, they fire for every UPDATE
+CREATE FUNCTION contacts_promote() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.email LIKE 'vip%' THEN NEW.country := 'DE'; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER contacts_promote BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION contacts_promote();
+SELECT pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'contacts'::regclass AND tgname LIKE 'segments_maintain_update%' ORDER BY tgname;
+SELECT segments.is_member('Germans', 30::bigint) AS before_promotion;
+UPDATE contacts SET email = 'vip30@example.com' WHERE id = 30;
+SELECT segments.is_member('Germans', 30::bigint) AS after_promotion;
+-- ... and they keep doing so when segments change
+SELECT segments.redefine_segment('Germans', $$country = 'DE'$$);
+SELECT pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'contacts'::regclass AND tgname = 'segments_maintain_update_row';
+DROP TRIGGER contacts_promote ON contacts;
+DROP FUNCTION contacts_promote();
+
 -- Dropping never touches contacts; referenced segments need cascade
 SELECT count(*) AS contacts_before FROM contacts;
 SELECT fails($$SELECT segments.drop_segment('engaged')$$);
