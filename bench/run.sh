@@ -81,7 +81,7 @@ write_out() {
   echo "with the variants interleaved, medians. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
-  echo "pg_segments is the release build."
+  echo "pg_segments is the release build of commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
   echo
   echo "Variants, each on its own table loaded with the same rows: **plain** the table alone (the physical"
   echo "limit); **ideal** the write, ANALYZE (without it the planner takes a freshly loaded table for"
