@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make bench: pg_segments side by side with the physical limit and the usual
 # alternatives, every workload of the benchmark issue in one run, variants
-# interleaved, 3 repetitions, medians; writes BENCHMARKS.md. Not a test.
+# interleaved, 3 repetitions (BENCH_REPS), medians; writes BENCHMARKS.md. Not a test.
 #   BENCH_CONTACTS  contacts (default 1000000)
 #   BENCH_SECONDS   seconds per pgbench run (default 5)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
 #   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8")
+#   BENCH_REPS      repetitions of every measurement (default 3)
 #   BENCH_OUT       where to write the table (default BENCHMARKS.md)
 #
 # Variants, each on its own table loaded with the same rows:
@@ -21,6 +22,7 @@ N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
 WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8} "
+REPS=$(seq "${BENCH_REPS:-3}")
 want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
 PORT=${SEG_PORT:-54329}
 DB=bench
@@ -77,7 +79,7 @@ write_out() {
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s, 3 repetitions"
+  echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s, ${BENCH_REPS:-3} repetitions"
   echo "with the variants interleaved, medians. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
@@ -227,7 +229,7 @@ for S in $COUNTS; do
   for how in insert copy; do
     want 1 || continue
     declare -A times=(); declare -A peaks=()
-    for rep in 1 2 3; do
+    for rep in $REPS; do
       for v in $vs; do
         sql -c "$(empty "$v")"
         if [ $how = insert ]; then w="INSERT INTO TBL SELECT * FROM staging"; else w="COPY TBL FROM '$CSV' (FORMAT csv)"; fi
@@ -283,7 +285,7 @@ for S in $COUNTS; do
       [ -n "$w2" ] || continue
       declare -A tp=()
       runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
-      for rep in 1 2 3; do
+      for rep in $REPS; do
         for v in $runs; do tp[$v]="${tp[$v]:-} $(tps "$c" "/tmp/bench_w2_${v}_$col.sql")"; done
       done
       base=$(median ${tp[plain]})
@@ -306,7 +308,7 @@ for S in $COUNTS; do
     w7="plain pg row stmt mview"; [ "$S" -ge 100 ] && w7="plain pg stmt mview"
     for op in update delete; do
       declare -A times=()
-      for rep in 1 2 3; do
+      for rep in $REPS; do
         for v in $w7; do
           if [ $op = update ]; then
             times[$v]="${times[$v]:-} $(ms "$(write_for "$v" "$S" "UPDATE TBL SET score = (score + 1) % 100 WHERE id % 10 = $rep")")"
@@ -373,7 +375,7 @@ SQL
 cp /tmp/bench_p_page.sql /tmp/bench_p_page_view.sql
 for what in is_member segments_of page page_view member_count; do
   with=(); plain=()
-  for rep in 1 2 3; do
+  for rep in $REPS; do
     with+=("$(tps 1 /tmp/bench_r_$what.sql)"); plain+=("$(tps 1 /tmp/bench_p_$what.sql)")
   done
   a=$(median "${with[@]}"); b=$(median "${plain[@]}")
@@ -390,7 +392,7 @@ sql -c "CREATE TABLE plain_w5 AS SELECT * FROM segments.c_pg_membership" \
     -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id)" \
     -c "VACUUM ANALYZE plain_w5, segments.c_pg_membership"
 seg=(); ins=()
-for rep in 1 2 3; do
+for rep in $REPS; do
   seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50 AND plan = ''pro''', source => 'c_pg')")")
   ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT -$rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
 done
@@ -405,7 +407,7 @@ say "refresh_due"
 sql -c "CREATE INDEX ON c_pg (created_at)" -c "SELECT segments.create_segment('w6', 'created_at WITHIN LAST 1 day', source => 'c_pg')" >/dev/null
 for K in 0 1000 10000; do
   tl=()
-  for rep in 1 2 3; do
+  for rep in $REPS; do
     # K contacts just across the boundary since a sweep one minute ago; the
     # session has run refresh_due() before, as the sweeper has.
     tl+=("$(ms_warm "PERFORM segments.refresh_due()" "PERFORM segments.refresh_due();
@@ -481,7 +483,7 @@ done
 for how in insert copy; do
   want 1 || continue
   declare -A times=()
-  for rep in 1 2 3; do
+  for rep in $REPS; do
     for v in plain ideal pg; do
       tbl=m_pg; [ "$v" != pg ] && tbl=m_plain
       if [ $how = insert ]; then w="INSERT INTO $tbl SELECT * FROM staging"; else w="COPY $tbl FROM '$CSV' (FORMAT csv)"; fi
@@ -517,7 +519,7 @@ INSERT INTO ev_$v (contact_id, name, at) VALUES (:id, 'e' || :e, now());
 SQL
 done
 declare -A tp=()
-for rep in 1 2 3; do for v in plain pg; do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
+for rep in $REPS; do for v in plain pg; do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
 base=$(median ${tp[plain]})
 for v in plain pg; do
   t=$(median ${tp[$v]})
