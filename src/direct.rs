@@ -184,7 +184,10 @@ pub fn fold_count(segment_def: pg_sys::Oid, id: i64) {
             if taken.len() > 1 {
                 for mut tid in taken {
                     // Locked above: nobody else can have changed it.
-                    table.delete_tid(&mut tid, estate);
+                    let result = table.delete_tid(&mut tid, estate);
+                    if result != pg_sys::TM_Result::TM_Ok {
+                        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {result} folding a count"));
+                    }
                 }
                 table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(sum))], estate);
             }
