@@ -64,13 +64,12 @@ fn as_statement<R>(work: impl FnOnce(*mut pg_sys::EState) -> R) -> R {
 }
 
 /// Applies `flips` to the membership table `membership` (key column `key`)
-/// and appends the count deltas. `segment_def` is the segment catalog.
+/// and appends the count deltas.
 /// Returns how many members entered and left each segment, and which flips
 /// took effect (for the change log).
 pub fn apply_flips(
     membership: pg_sys::Oid,
     key: &str,
-    segment_def: pg_sys::Oid,
     flips: &[&Flip],
 ) -> (HashMap<i64, Delta>, Vec<bool>) {
     as_statement(|estate| {
@@ -79,7 +78,7 @@ pub fn apply_flips(
         entering.dedup();
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
-            let live = lock_live(segment_def, &entering, estate);
+            let live = lock_live(&entering, estate);
             let table = Table::open(membership, true);
             let (segment_att, key_att, entered_att) =
                 (table.attnum("segment_id"), table.attnum(key), table.attnum("entered_at"));
@@ -153,16 +152,16 @@ unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
 /// scan, which marks the index entries of folded (dead) deltas as such:
 /// the bitmap scan the planner picks for a statement does not, and then
 /// reads every dead delta since the last vacuum on every fold.
-pub fn fold_count(segment_def: pg_sys::Oid, id: i64) {
+pub fn fold_count(id: i64) {
     as_statement(|estate| {
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
-            if lock_live(segment_def, &[id], estate).is_empty() {
+            if lock_live(&[id], estate).is_empty() {
                 return;
             }
             let table = Table::open(count_delta(), false);
             let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
-            let Some(index) = table.index_on(segment_att) else {
+            let Some(index) = table.index(|index| (*(*index).rd_index).indkey.values.as_slice(1)[0] == segment_att) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "segments.count_delta without its index".into())
             };
             let mut taken = vec![];
@@ -216,13 +215,13 @@ fn serialization_failure(what: &str) -> ! {
 ///
 /// # Safety
 /// Inside `as_statement`.
-unsafe fn lock_live(segment_def: pg_sys::Oid, ids: &[i64], estate: *mut pg_sys::EState) -> HashSet<i64> {
+unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState) -> HashSet<i64> {
     let mut live = HashSet::new();
     if ids.is_empty() {
         return live;
     }
     unsafe {
-        let rel = pg_sys::table_open(segment_def, pg_sys::RowShareLock as i32);
+        let rel = pg_sys::table_open(crate::maintain::catalog_oid(), pg_sys::RowShareLock as i32);
         let index = pg_sys::index_open(pg_sys::RelationGetPrimaryKeyIndex(rel), pg_sys::AccessShareLock as i32);
         let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
         let id_att = attnum((*rel).rd_att, "id");
@@ -449,12 +448,10 @@ impl Table {
         }
     }
 
-    /// The open index whose first key column is attribute `att`.
-    unsafe fn index_on(&self, att: i16) -> Option<pg_sys::Relation> {
+    /// The first of the table's open indexes that `wanted` accepts.
+    unsafe fn index(&self, wanted: impl Fn(pg_sys::Relation) -> bool) -> Option<pg_sys::Relation> {
         unsafe {
-            (0..(*self.info).ri_NumIndices as usize)
-                .map(|i| *(*self.info).ri_IndexRelationDescs.add(i))
-                .find(|&index| (*(*index).rd_index).indkey.values.as_slice(1)[0] == att)
+            (0..(*self.info).ri_NumIndices as usize).map(|i| *(*self.info).ri_IndexRelationDescs.add(i)).find(|&i| wanted(i))
         }
     }
 
@@ -463,10 +460,7 @@ impl Table {
     unsafe fn delete(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
         unsafe {
             let pk = pg_sys::RelationGetPrimaryKeyIndex(self.rel);
-            let Some(index) = (0..(*self.info).ri_NumIndices as usize)
-                .map(|i| *(*self.info).ri_IndexRelationDescs.add(i))
-                .find(|&index| (*index).rd_id == pk)
-            else {
+            let Some(index) = self.index(|index| (*index).rd_id == pk) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "a membership table without a primary key".into())
             };
             if !find(self.rel, index, columns, (*estate).es_snapshot, self.found) {

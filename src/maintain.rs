@@ -485,13 +485,8 @@ fn fold_sometimes(id: i64) {
         w.get()
     });
     if n % 64 == 0 {
-        fold_count(id);
+        crate::direct::fold_count(id);
     }
-}
-
-/// Folds a segment's count deltas into one row (`direct::fold_count`).
-pub fn fold_count(id: i64) {
-    crate::direct::fold_count(catalog_oid(), id);
 }
 
 pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
@@ -768,7 +763,7 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
 /// (`flips`): the contacts' rows are locked by the UPDATE itself, and the
 /// segments read nothing else. Tracked segments log their changes.
 fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
-    let (deltas, done) = crate::direct::apply_flips(f.reg.membership_relid, &f.reg.key, catalog_oid(), flips);
+    let (deltas, done) = crate::direct::apply_flips(f.reg.membership_relid, &f.reg.key, flips);
     let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
     let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
     let logged: Vec<&&Flip> =

@@ -54,7 +54,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .expect("adding members")
         .unwrap_or(0);
-        crate::maintain::fold_count(seg.id);
+        crate::direct::fold_count(seg.id);
         added
     })
 }
@@ -78,7 +78,7 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .expect("removing members")
         .unwrap_or(0);
-        crate::maintain::fold_count(seg.id);
+        crate::direct::fold_count(seg.id);
         removed
     })
 }
