@@ -195,10 +195,27 @@ pub fn fold_count(id: i64) {
     })
 }
 
+thread_local! {
+    /// The oid of `segments.count_delta`, with the oid of the segment
+    /// catalog it was looked up with: a new catalog (the extension dropped
+    /// and created again) means a new table.
+    static COUNT_DELTA: std::cell::Cell<(pg_sys::Oid, pg_sys::Oid)> =
+        const { std::cell::Cell::new((pg_sys::Oid::INVALID, pg_sys::Oid::INVALID)) };
+}
+
 /// `segments.count_delta`.
 fn count_delta() -> pg_sys::Oid {
+    let catalog = crate::maintain::catalog_oid();
+    let (known_catalog, known) = COUNT_DELTA.with(|c| c.get());
+    if known_catalog == catalog && known != pg_sys::Oid::INVALID {
+        return known;
+    }
     // SAFETY: catalog lookups by name, inside a transaction.
-    unsafe { pg_sys::get_relname_relid(c"count_delta".as_ptr(), pg_sys::get_namespace_oid(c"segments".as_ptr(), false)) }
+    let oid = unsafe {
+        pg_sys::get_relname_relid(c"count_delta".as_ptr(), pg_sys::get_namespace_oid(c"segments".as_ptr(), false))
+    };
+    COUNT_DELTA.with(|c| c.set((catalog, oid)));
+    oid
 }
 
 fn repeatable_read() -> bool {

@@ -938,7 +938,10 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             }
         }
     }
-    UPDATED.with(|u| u.borrow_mut().entry(table).or_default().extend(seen));
+    // Nothing seen: the statement trigger has nothing to do.
+    if !seen.is_empty() {
+        UPDATED.with(|u| u.borrow_mut().entry(table).or_default().extend(seen));
+    }
 }
 
 /// Contacts pointing at lookup rows whose target key is in `values`.
@@ -1012,7 +1015,7 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     let table = unsafe { (*rel).rd_id };
     let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
     let pending = if op == pg_sys::TRIGGER_EVENT_UPDATE {
-        // Nothing collected: no read column changed, and nothing to do.
+        // Nothing collected: no read column changed, or no segment flipped.
         let Some(pending) = UPDATED.with(|u| u.borrow_mut().remove(&table)) else { return };
         pending
     } else {
