@@ -88,7 +88,7 @@ fn definition(d: &mut Dice, earlier: usize, depth: u32) -> String {
 fn write(d: &mut Dice, next_id: &mut i64) -> String {
     let c = 1 + d.below(70) as u64;
     let c2 = 1 + d.below(70) as u64;
-    match d.below(18) {
+    match d.below(19) {
         0 => {
             *next_id += 1;
             format!(
@@ -145,6 +145,11 @@ fn write(d: &mut Dice, next_id: &mut i64) -> String {
             "DO $x$ BEGIN UPDATE d_contacts SET score = score + 3, note = CASE WHEN id = {c2} THEN 'boom' ELSE note END
                           WHERE id IN ({c}, {c2});
              EXCEPTION WHEN raise_exception THEN NULL; END $x$"
+        ),
+        // Rows that leave or enter the filters of the segments reading them.
+        17 => format!(
+            "UPDATE d_events SET name = CASE name WHEN 'open' THEN 'click' ELSE 'open' END, at = at - interval '1 day'
+              WHERE contact_id = {c}"
         ),
         _ if d.chance(10) => "TRUNCATE d_events".into(),
         _ => format!("DELETE FROM d_deals WHERE contact_id = {c}"),

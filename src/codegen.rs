@@ -58,6 +58,39 @@ pub fn boolean(p: &Pred, row: &str, key: &str) -> String {
     }
 }
 
+/// When a row of the relation named `relation` can change what `p` says of
+/// the row's contact: a condition over that row (`row`, the quoted alias),
+/// true when the row passes the filter of some `ANY`, `NO` or aggregate over
+/// the relation. A row that passes none of them is invisible to `p`, however
+/// it was written, deleted or changed (the clock aside: time is the sweeper's).
+/// `false` when `p` does not read the relation.
+pub fn relevance(p: &Pred, relation: &str, row: &str, key: &str) -> String {
+    fn walk<'p>(p: &'p Pred, relation: &str, out: &mut Vec<Option<&'p Pred>>) {
+        match p {
+            Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, relation, out)),
+            Pred::Not(x) => walk(x, relation, out),
+            Pred::InSegment(_) => {}
+            Pred::Exists { relation: rel, filter, .. } if rel.name == relation => out.push(filter.as_deref()),
+            Pred::Exists { .. } => {}
+            Pred::Test { operand, .. } => match &operand.kind {
+                OperandKind::Aggregate { relation: rel, filter, .. } if rel.name == relation => out.push(filter.as_deref()),
+                _ => {}
+            },
+        }
+    }
+    let mut filters = vec![];
+    walk(p, relation, &mut filters);
+    if filters.is_empty() {
+        return "false".into();
+    }
+    if filters.iter().any(Option::is_none) {
+        return "true".into();
+    }
+    let mut g = Gen { aliases: 0, source_row: row.to_string(), key: key.to_string() };
+    let parts: Vec<String> = filters.into_iter().flatten().map(|f| g.pred(f, row)).collect();
+    format!("({})", parts.join(" OR "))
+}
+
 /// Whether the SQL of `p` can evaluate to NULL.
 fn may_be_null(p: &Pred) -> bool {
     match p {

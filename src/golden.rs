@@ -46,6 +46,12 @@ fn valid_definitions() {
         if checked.pred.row_local() {
             out.push_str("---- row-local\n");
         }
+        for rel in &cat.relations {
+            let relevance = codegen::relevance(&checked.pred, &rel.name, "\"r\"", &cat.key);
+            if relevance != "false" {
+                out.push_str(&format!("---- relevance of {} rows\n{relevance}\n", rel.name));
+            }
+        }
         for w in checked.warnings {
             let d = w.locate(&case);
             out.push_str(&format!("---- warning {}:{} {}\n", d.line, d.col, d.message));

@@ -6,10 +6,11 @@
 //! contact serialize and writers on different contacts never wait), and
 //! recomputes only those contacts for only the active segments that read the
 //! table, plus the segments that reference them, in dependency order.
-//! Two shortcuts: segments that read only the contact's row are decided by
-//! the UPDATE row trigger in process (`rowfilter`), and rows inserted into
-//! the source are recomputed straight from the transition table
-//! (`Rows::New`).
+//! Three shortcuts: segments that read only the contact's row are decided by
+//! the UPDATE row trigger in process (`rowfilter`), rows inserted into the
+//! source are recomputed straight from the transition table (`Rows::New`),
+//! and rows inserted into or deleted from a relation recompute only the
+//! segments whose filters they pass (`relevant`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -537,6 +538,17 @@ struct Feed {
     /// The attribute numbers of the columns whose change matters to this
     /// source (`watched_columns`): an UPDATE that changes none is ignored.
     watched: Vec<i32>,
+    /// When the table is one relation of the source and nothing else: which
+    /// of its rows can change which target.
+    relevance: Option<Relevance>,
+}
+
+/// Per target, when a row of a relation (`"s"`) can change it
+/// (`codegen::relevance`): as SQL for transition tables, and compiled for
+/// the row images of an UPDATE.
+struct Relevance {
+    sql: Vec<String>,
+    rows: RowFilters,
 }
 
 impl Feed {
@@ -669,12 +681,37 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
             f.roles.push(role);
         } else if let Some(reg) = catalog::registered(source) {
             let targets = targets(source, table);
-            feeds.push(Feed { targets, roles: vec![role], reg, local: vec![], filters: None, attnums: vec![], watched: vec![] });
+            feeds.push(Feed {
+                targets,
+                roles: vec![role],
+                reg,
+                local: vec![],
+                filters: None,
+                attnums: vec![],
+                watched: vec![],
+                relevance: None,
+            });
         }
     }
     for f in feeds.iter_mut() {
         f.attnums = f.roles.iter().map(|r| attnum(desc, r.column(&f.reg))).collect();
         f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(desc, c)).filter(|&n| n > 0).collect();
+    }
+    for f in feeds.iter_mut() {
+        if let [Role::Relation { name, .. }] = f.roles.as_slice() {
+            let cat = catalog::for_source(&f.reg);
+            let sql: Vec<String> = f
+                .targets
+                .iter()
+                .map(|t| {
+                    let (_, checked) = compile_checked(&t.definition, &cat);
+                    crate::codegen::relevance(&checked.pred, name, "\"s\"", &f.reg.key)
+                })
+                .collect();
+            // SAFETY: `desc` describes the rows of `table`, the relation.
+            let rows = unsafe { RowFilters::new(&crate::privilege::regclass_text(table), desc, &sql) };
+            f.relevance = Some(Relevance { sql, rows });
+        }
     }
     for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
         let mut predicates = vec![];
@@ -698,7 +735,8 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
 /// How a table relates to a source.
 enum Role {
     Source,
-    Relation { contact_column: String },
+    /// `name`: the relation's registered name, as definitions call it.
+    Relation { contact_column: String, name: String },
     Lookup { via_column: String, target_key: String },
 }
 
@@ -709,7 +747,7 @@ fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
                 "SELECT relid::pg_catalog.oid, 'source', NULL::text, NULL::text FROM segments.source
                   WHERE relid OPERATOR(pg_catalog.=) $1
                  UNION ALL
-                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, NULL FROM segments.relation
+                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, name FROM segments.relation
                   WHERE relation OPERATOR(pg_catalog.=) $1
                  UNION ALL
                  SELECT source::pg_catalog.oid, 'lookup', via_column::text, target_key::text FROM segments.lookup
@@ -725,7 +763,7 @@ fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
                 let b: String = r.get(4).ok().flatten().unwrap_or_default();
                 let role = match kind.as_str() {
                     "source" => Role::Source,
-                    "relation" => Role::Relation { contact_column: a },
+                    "relation" => Role::Relation { contact_column: a, name: b },
                     _ => Role::Lookup { via_column: a, target_key: b },
                 };
                 (source, role)
@@ -740,7 +778,7 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
     let pick = |column: &str| format!("SELECT {}::pg_catalog.text AS k FROM {table}", ident(column));
     let sql = match role {
         Role::Source => pick(&reg.key),
-        Role::Relation { contact_column } => pick(contact_column),
+        Role::Relation { contact_column, .. } => pick(contact_column),
         Role::Lookup { via_column, target_key } => format!(
             "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{}::pg_catalog.text IN ({})",
             ident(&reg.key),
@@ -757,6 +795,46 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
         run_kept(&sql, &[], &[]);
         result_column::<String>(1).into_iter().flatten().collect()
     })
+}
+
+/// The contacts of the rows of transition table `rows` (of a relation,
+/// `Feed::relevance`) that can change some target, and the targets they can
+/// change: those whose filters one of the rows passes, and, if there is
+/// one, every target that references other segments (one of those may
+/// change).
+fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, rows: &str) -> (Vec<String>, Vec<&'f Target>) {
+    let (Some(relevance), [Role::Relation { contact_column, .. }]) = (&f.relevance, f.roles.as_slice()) else {
+        unreachable!("a feed of one relation")
+    };
+    let any: Vec<String> = relevance.sql.iter().map(|r| format!("({r})")).collect();
+    let hits: Vec<String> = relevance.sql.iter().map(|r| format!("COALESCE({r}, false)")).collect();
+    let sql = format!(
+        "SELECT \"s\".{c}::pg_catalog.text, ARRAY[{}] FROM {rows} AS \"s\"
+          WHERE \"s\".{c} IS NOT NULL AND ({})",
+        hits.join(", "),
+        any.join(" OR "),
+        c = ident(contact_column)
+    );
+    if f.targets.is_empty() {
+        return (vec![], vec![]);
+    }
+    let (keys, hits) = Spi::connect_mut(|_| {
+        // SAFETY: registers this trigger's transition tables with this SPI
+        // connection, the one the query below runs in.
+        unsafe { pg_sys::SPI_register_trigger_data(trigdata) };
+        run_kept(&sql, &[], &[]);
+        (result_column::<String>(1), result_column::<Vec<bool>>(2))
+    });
+    let mut hit = vec![false; f.targets.len()];
+    for row in hits.into_iter().flatten() {
+        hit.iter_mut().zip(row).for_each(|(h, r)| *h |= r);
+    }
+    let any_hit = hit.contains(&true);
+    let targets = f.targets.iter().zip(&hit).filter(|(t, &h)| h || (any_hit && t.depth > 0)).map(|(t, _)| t).collect();
+    let mut keys: Vec<String> = keys.into_iter().flatten().collect();
+    keys.sort();
+    keys.dedup();
+    (keys, targets)
 }
 
 /// Applies the membership flips the row trigger found, without a statement
@@ -792,7 +870,7 @@ impl Role {
     fn column<'a>(&'a self, reg: &'a Registered) -> &'a str {
         match self {
             Role::Source => &reg.key,
-            Role::Relation { contact_column } => contact_column,
+            Role::Relation { contact_column, .. } => contact_column,
             Role::Lookup { target_key, .. } => target_key,
         }
     }
@@ -925,6 +1003,13 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             }
             continue;
         }
+        if let Some(relevance) = &f.relevance {
+            // SAFETY: rows of the trigger's table, the relation.
+            let (before, after) = unsafe { (relevance.rows.matches(old), relevance.rows.matches(new)) };
+            if !before.iter().chain(&after).any(|&hit| hit) {
+                continue;
+            }
+        }
         for (role, &n) in f.roles.iter().zip(&f.attnums) {
             for tuple in [old, new] {
                 // SAFETY: a row of the trigger's table.
@@ -1052,6 +1137,13 @@ fn on_write(trigdata: *mut pg_sys::TriggerData, f: &Feed, op: u32, summary: &mut
         // New rows of the source: straight from the transition table.
         pg_sys::TRIGGER_EVENT_INSERT if matches!(f.roles.as_slice(), [Role::Source]) => {
             summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1)
+        }
+        // Rows of a relation: only their contacts, for the segments whose
+        // filters they pass.
+        pg_sys::TRIGGER_EVENT_INSERT | pg_sys::TRIGGER_EVENT_DELETE if f.relevance.is_some() => {
+            let rows = if op == pg_sys::TRIGGER_EVENT_INSERT { "new_rows" } else { "old_rows" };
+            let (keys, targets) = relevant(trigdata, f, rows);
+            maintain_feed(f, &targets, Some(&keys), summary);
         }
         _ => {
             let insert = op == pg_sys::TRIGGER_EVENT_INSERT;

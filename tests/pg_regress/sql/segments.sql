@@ -233,3 +233,20 @@ INSERT INTO leads VALUES ('33333333-3333-3333-3333-333333333333', 'web'), ('4444
 UPDATE leads SET id = '55555555-5555-5555-5555-555555555555' WHERE id = '22222222-2222-2222-2222-222222222222';
 SELECT s.name, m.id, s.member_count
   FROM segments.leads_membership m JOIN segments.segment s ON s.id = m.segment_id ORDER BY s.name, m.id;
+
+-- Relation rows count only where they pass a segment's filter: a row
+-- changed into one the segment counts moves its contact in, a row changed
+-- out of it moves it out, rows passing no filter change nothing.
+CREATE TABLE lead_events (lead_id uuid, name text);
+SELECT segments.register_relation('lead_events', 'leads', 'lead_events', 'lead_id');
+SELECT segments.create_segment('Lead clickers', $$COUNT lead_events (name = 'click') >= 1$$) AS id \gset
+INSERT INTO lead_events VALUES ('33333333-3333-3333-3333-333333333333', 'bounce');
+SELECT id FROM segments.leads_membership WHERE segment_id = :id;
+UPDATE lead_events SET name = 'click' WHERE name = 'bounce';
+SELECT id FROM segments.leads_membership WHERE segment_id = :id;
+UPDATE lead_events SET name = 'bounce' WHERE name = 'click';
+SELECT id FROM segments.leads_membership WHERE segment_id = :id;
+INSERT INTO lead_events VALUES ('33333333-3333-3333-3333-333333333333', 'click');
+SELECT id FROM segments.leads_membership WHERE segment_id = :id;
+DELETE FROM lead_events WHERE name = 'click';
+SELECT id, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id;
