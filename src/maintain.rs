@@ -9,8 +9,8 @@
 //! Three shortcuts: segments that read only the contact's row are decided by
 //! the UPDATE row trigger in process (`rowfilter`), rows inserted into the
 //! source are recomputed straight from the transition table (`Rows::New`),
-//! and rows inserted into or deleted from a relation recompute only the
-//! segments whose filters they pass (`relevant`).
+//! and rows of a relation recompute only the segments whose filters they
+//! pass (`relevant`, and `Feed::relevance` in the UPDATE row trigger).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -806,6 +806,9 @@ fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, rows: &str) -> 
     let (Some(relevance), [Role::Relation { contact_column, .. }]) = (&f.relevance, f.roles.as_slice()) else {
         unreachable!("a feed of one relation")
     };
+    if f.targets.is_empty() {
+        return (vec![], vec![]);
+    }
     let any: Vec<String> = relevance.sql.iter().map(|r| format!("({r})")).collect();
     let hits: Vec<String> = relevance.sql.iter().map(|r| format!("COALESCE({r}, false)")).collect();
     let sql = format!(
@@ -815,9 +818,6 @@ fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, rows: &str) -> 
         any.join(" OR "),
         c = ident(contact_column)
     );
-    if f.targets.is_empty() {
-        return (vec![], vec![]);
-    }
     let (keys, hits) = Spi::connect_mut(|_| {
         // SAFETY: registers this trigger's transition tables with this SPI
         // connection, the one the query below runs in.
