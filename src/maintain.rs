@@ -48,6 +48,9 @@ struct Compiled {
     /// Reads nothing but the contact's own row (the clock allowed): no
     /// subquery, so it can share one pass over the rows (see `recompute`).
     flat: bool,
+    /// The checked definition, for what else is derived from it
+    /// (`codegen::relevance`).
+    pred: crate::typecheck::Pred,
 }
 
 impl Compiled {
@@ -79,6 +82,7 @@ fn compiled(id: i64, definition: &str, reg: &Registered) -> Compiled {
         predicate: crate::codegen::predicate(&checked.pred, "\"s\"", &reg.key),
         flat: checked.pred.row_local(),
         sweep,
+        pred: checked.pred,
     };
     COMPILED.with(|m| m.borrow_mut().insert(cache_key, c.clone()));
     c
@@ -699,14 +703,10 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
     }
     for f in feeds.iter_mut() {
         if let [Role::Relation { name, .. }] = f.roles.as_slice() {
-            let cat = catalog::for_source(&f.reg);
             let sql: Vec<String> = f
                 .targets
                 .iter()
-                .map(|t| {
-                    let (_, checked) = compile_checked(&t.definition, &cat);
-                    crate::codegen::relevance(&checked.pred, name, "\"s\"", &f.reg.key)
-                })
+                .map(|t| crate::codegen::relevance(&compiled(t.id, &t.definition, &f.reg).pred, name, "\"s\"", &f.reg.key))
                 .collect();
             // SAFETY: `desc` describes the rows of `table`, the relation.
             let rows = unsafe { RowFilters::new(&crate::privilege::regclass_text(table), desc, &sql) };
@@ -809,14 +809,14 @@ fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, rows: &str) -> 
     if f.targets.is_empty() {
         return (vec![], vec![]);
     }
-    let any: Vec<String> = relevance.sql.iter().map(|r| format!("({r})")).collect();
     let hits: Vec<String> = relevance.sql.iter().map(|r| format!("COALESCE({r}, false)")).collect();
+    // OFFSET 0: each condition is evaluated once per row, not again in the
+    // outer WHERE.
     let sql = format!(
-        "SELECT \"s\".{c}::pg_catalog.text, ARRAY[{}] FROM {rows} AS \"s\"
-          WHERE \"s\".{c} IS NOT NULL AND ({})",
-        hits.join(", "),
-        any.join(" OR "),
-        c = ident(contact_column)
+        "SELECT k, h FROM (SELECT \"s\".{}::pg_catalog.text AS k, ARRAY[{}] AS h FROM {rows} AS \"s\" OFFSET 0) x
+          WHERE k IS NOT NULL AND true OPERATOR(pg_catalog.=) ANY (h)",
+        ident(contact_column),
+        hits.join(", ")
     );
     let (keys, hits) = Spi::connect_mut(|_| {
         // SAFETY: registers this trigger's transition tables with this SPI
