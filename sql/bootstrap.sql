@@ -57,21 +57,17 @@ CREATE TABLE segments.dependency (
 );
 CREATE INDEX dependency_depends_on ON segments.dependency (depends_on);
 
--- Member counts as rows to add up: writers never update a shared counter
--- row, so writers on different contacts never wait for each other. Every
--- statement that writes a membership table appends its delta (stripe NULL)
--- in the same statement; deltas are folded with SKIP LOCKED, which never
--- waits either. The flips of single-row UPDATEs (src/direct.rs) add to
--- their backend's own row of the segment instead (stripe = backend id, one
--- transaction at a time), which leaves nothing to fold. No foreign key, like
--- the membership tables (its check would cost every write a query):
--- drop_segment deletes a segment's counts itself.
+-- Member counts as append-only deltas: writers never update a shared counter
+-- row, so writers on different contacts never wait for each other. Deltas are
+-- folded with SKIP LOCKED, which never waits either. Every statement that
+-- writes a membership table inserts its delta in the same statement. No
+-- foreign key, like the membership tables (its check would cost every write
+-- a query): drop_segment deletes a segment's deltas itself.
 CREATE TABLE segments.count_delta (
     segment_id bigint NOT NULL,
-    delta      bigint NOT NULL,
-    stripe     integer
+    delta      bigint NOT NULL
 );
-CREATE UNIQUE INDEX count_delta_segment ON segments.count_delta (segment_id, stripe);
+CREATE INDEX count_delta_segment ON segments.count_delta (segment_id);
 
 SELECT pg_catalog.pg_extension_config_dump('segments.source', '');
 SELECT pg_catalog.pg_extension_config_dump('segments.relation', '');

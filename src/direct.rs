@@ -96,7 +96,7 @@ pub fn apply_flips(
                         (entered_att, pg_sys::Datum::from(now)),
                     ];
                     if f.enter {
-                        table.insert_if_absent(&values, estate, true)
+                        table.insert_if_absent(&values, estate)
                     } else {
                         table.delete(&values[..2], estate)
                     }
@@ -126,14 +126,7 @@ pub fn apply_flips(
     })
 }
 
-/// Adds count deltas (segment, delta) to this backend's stripe of each
-/// segment's count: one row per segment and backend (`stripe` =
-/// MyBackendId), updated in place. Concurrent transactions never share a
-/// backend, so no writer waits for another, and nothing is left to fold
-/// (appended deltas cost an insert now and a lock and a delete at the fold:
-/// a third of a flip's cost). A stripe row another transaction holds (a
-/// prepared transaction of an earlier backend with this id) is not waited
-/// for: the delta is appended instead.
+/// Appends count deltas (segment, delta).
 ///
 /// # Safety
 /// Inside `as_statement`.
@@ -142,33 +135,16 @@ unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
         return;
     }
     unsafe {
-        let table = Table::open(count_delta(), true);
-        let (segment_att, delta_att, stripe_att) = (table.attnum("segment_id"), table.attnum("delta"), table.attnum("stripe"));
-        let stripe = pg_sys::Datum::from(pg_sys::MyBackendId);
-        let Some(index) = table.index(|index| (*(*index).rd_index).indisunique) else {
-            fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "segments.count_delta without its index".into())
-        };
+        let table = Table::open(count_delta(), false);
+        let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
         for &(id, delta) in counts {
-            let segment = (segment_att, pg_sys::Datum::from(id));
-            let mine = [segment, (stripe_att, stripe)];
-            let added = if find(table.rel, index, &mine, (*estate).es_snapshot, table.found) {
-                pg_sys::slot_getsomeattrs_int(table.found, delta_att as i32);
-                let before = (*(*table.found).tts_values.add(delta_att as usize - 1)).value() as i64;
-                let mut tid = (*table.found).tts_tid;
-                table.update(&mut tid, &[segment, (stripe_att, stripe), (delta_att, pg_sys::Datum::from(before + delta))], estate)
-            } else {
-                table.insert_if_absent(&[segment, (stripe_att, stripe), (delta_att, pg_sys::Datum::from(delta))], estate, false)
-            };
-            if !added {
-                table.insert(&[segment, (delta_att, pg_sys::Datum::from(delta))], estate);
-            }
+            table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(delta))], estate);
         }
         table.close();
     }
 }
 
-/// Folds a segment's appended count deltas (not the stripes of
-/// `add_counts`) into one row. Rows another transaction
+/// Folds a segment's count deltas into one row. Rows another transaction
 /// holds (folding them) are skipped, as `FOR UPDATE SKIP LOCKED` skips
 /// them, so this never waits. The segment is locked first, as by every
 /// writer of deltas: a drop_segment waits for the fold, or the fold finds
@@ -184,8 +160,8 @@ pub fn fold_count(id: i64) {
                 return;
             }
             let table = Table::open(count_delta(), false);
-            let (segment_att, delta_att, stripe_att) = (table.attnum("segment_id"), table.attnum("delta"), table.attnum("stripe"));
-            let Some(index) = table.index(|index| (*(*index).rd_index).indisunique) else {
+            let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
+            let Some(index) = table.index(|index| (*(*index).rd_index).indkey.values.as_slice(1)[0] == segment_att) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "segments.count_delta without its index".into())
             };
             let mut taken = vec![];
@@ -193,11 +169,6 @@ pub fn fold_count(id: i64) {
             let found = table.found;
             let scan = scan(table.rel, index, &[(segment_att, pg_sys::Datum::from(id))], (*estate).es_snapshot);
             while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, found) {
-                // A stripe is never folded (nor changed into a delta).
-                pg_sys::slot_getsomeattrs_int(found, stripe_att as i32);
-                if !*(*found).tts_isnull.add(stripe_att as usize - 1) {
-                    continue;
-                }
                 let mut tid = (*found).tts_tid;
                 if lock_row(table.rel, &mut tid, found, estate, pg_sys::LockTupleMode::LockTupleExclusive, false)
                     != pg_sys::TM_Result::TM_Ok
@@ -325,11 +296,10 @@ unsafe fn lock_row(
 
 /// An index scan of `rel` through `index` (a btree) for the rows whose
 /// columns `columns` (attribute number of `rel`, value) are equal to the
-/// values given, under `snapshot`: the index's leading key columns that
-/// have a value. The caller ends it.
+/// values given, under `snapshot`. The caller ends it.
 ///
 /// # Safety
-/// `index` must be an open btree index of `rel` whose first key column is
+/// `index` must be an open btree index of `rel` whose key columns are all
 /// in `columns`, with values of the index's input types.
 unsafe fn scan(
     rel: pg_sys::Relation,
@@ -340,21 +310,18 @@ unsafe fn scan(
     unsafe {
         let n = (*(*index).rd_index).indnkeyatts as usize;
         let indkey = (*(*index).rd_index).indkey.values.as_slice(n);
-        let mut keys: Vec<pg_sys::ScanKeyData> = vec![];
-        for (i, att) in indkey.iter().enumerate() {
-            let Some(&(_, value)) = columns.iter().find(|(a, _)| a == att) else { break };
+        let mut keys: Vec<pg_sys::ScanKeyData> = vec![std::mem::zeroed(); n];
+        for (i, key) in keys.iter_mut().enumerate() {
+            let Some(&(_, value)) = columns.iter().find(|(att, _)| *att == indkey[i]) else {
+                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "an index column without a value".into())
+            };
             let (family, input) = (*(*index).rd_opfamily.add(i), *(*index).rd_opcintype.add(i));
             let equal = pg_sys::get_opfamily_member(family, input, input, pg_sys::BTEqualStrategyNumber as i16);
-            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-            pg_sys::ScanKeyInit(&mut key, (i + 1) as i16, pg_sys::BTEqualStrategyNumber as u16, pg_sys::get_opcode(equal), value);
+            pg_sys::ScanKeyInit(key, (i + 1) as i16, pg_sys::BTEqualStrategyNumber as u16, pg_sys::get_opcode(equal), value);
             key.sk_collation = *(*index).rd_indcollation.add(i);
-            keys.push(key);
         }
-        if keys.is_empty() {
-            fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "an index scan without a value for its first column".into())
-        }
-        let scan = pg_sys::index_beginscan(rel, index, snapshot, keys.len() as i32, 0);
-        pg_sys::index_rescan(scan, keys.as_mut_ptr(), keys.len() as i32, std::ptr::null_mut(), 0);
+        let scan = pg_sys::index_beginscan(rel, index, snapshot, n as i32, 0);
+        pg_sys::index_rescan(scan, keys.as_mut_ptr(), n as i32, std::ptr::null_mut(), 0);
         scan
     }
 }
@@ -462,52 +429,6 @@ impl Table {
         }
     }
 
-    /// Replaces row `tid` with a row of `columns`, as UPDATE does, unless
-    /// another transaction holds it (not waited for). Returns whether it
-    /// did.
-    unsafe fn update(&self, tid: &mut pg_sys::ItemPointerData, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
-        unsafe {
-            self.store(columns);
-            let update = (*(*self.rel).rd_tableam).tuple_update.expect("a table access method updates");
-            let mut tmfd = pg_sys::TM_FailureData::default();
-            let mut lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
-            let mut update_indexes = false;
-            let result = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                update(
-                    self.rel,
-                    tid,
-                    self.slot,
-                    (*estate).es_output_cid,
-                    (*estate).es_snapshot,
-                    std::ptr::null_mut(),
-                    false,
-                    &mut tmfd,
-                    &mut lockmode,
-                    &mut update_indexes,
-                )
-            });
-            if result != pg_sys::TM_Result::TM_Ok {
-                return false;
-            }
-            if update_indexes {
-                // `update` false: true only adds a hint for the index
-                // (indexUnchanged), worked out from a range table this
-                // executor state does not have.
-                let recheck = pg_sys::ExecInsertIndexTuples(
-                    self.info,
-                    self.slot,
-                    estate,
-                    false,
-                    false,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                );
-                pg_sys::list_free(recheck);
-            }
-            true
-        }
-    }
-
     /// Inserts a row unless a unique index already has its key, as
     /// `INSERT … ON CONFLICT DO NOTHING` does (ExecInsert): the row goes in
     /// speculatively and is taken back if an index finds it a duplicate;
@@ -515,9 +436,7 @@ impl Table {
     /// skips the row if that one committed. ExecInsert checks before the
     /// insertion too; here duplicates are rare (a flip enters a segment the
     /// contact is not in), so only after. Returns whether the row went in.
-    /// `wait` false: a duplicate, committed or not, is not waited for; the
-    /// row does not go in.
-    unsafe fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState, wait: bool) -> bool {
+    unsafe fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
         unsafe {
             self.store(columns);
             let am = (*self.rel).rd_tableam;
@@ -534,8 +453,8 @@ impl Table {
                 pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| complete(self.rel, self.slot, token, !duplicate));
                 pg_sys::SpeculativeInsertionLockRelease(xid);
                 pg_sys::list_free(recheck);
-                if !duplicate || !wait {
-                    return !duplicate;
+                if !duplicate {
+                    return true;
                 }
                 let mut conflict = pg_sys::ItemPointerData::default();
                 if !pg_sys::ExecCheckIndexConstraints(self.info, self.slot, estate, &mut conflict, std::ptr::null_mut()) {

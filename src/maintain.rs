@@ -380,16 +380,15 @@ pub fn apply(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<Str
     let mut summary = vec![];
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
         let jobs: Vec<Job> = level.iter().map(|t| Job::of(t, reg)).collect();
-        changed += account(level, &recompute(&jobs, reg, rows), &mut summary, true);
+        changed += account(level, &recompute(&jobs, reg, rows), &mut summary);
     }
     (changed, summary)
 }
 
-/// Bookkeeping after membership changes of `targets`: folds appended count
-/// deltas now and then (`appended`: the changes appended some), and adds the
-/// NOTIFY entries of tracked, shared segments to `summary`. Returns how many
-/// memberships changed.
-fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<String>, appended: bool) -> i64 {
+/// Bookkeeping after membership changes of `targets`: folds counts now and
+/// then, and adds the NOTIFY entries of tracked, shared segments to
+/// `summary`. Returns how many memberships changed.
+fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<String>) -> i64 {
     let mut changed = 0;
     for t in targets {
         let d = deltas.get(&t.id).copied().unwrap_or_default();
@@ -397,9 +396,7 @@ fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<
             continue;
         }
         changed += d.entered + d.left;
-        if appended {
-            fold_sometimes(t.id);
-        }
+        fold_sometimes(t.id);
         if t.track_changes && t.shared {
             summary.push(format!(
                 "{{\"id\":{},\"name\":{},\"entered\":{},\"left\":{}}}",
@@ -864,8 +861,7 @@ fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
             )
         }));
     }
-    // Flips add to this backend's stripe of the count: nothing to fold.
-    account(&local, &deltas, summary, false);
+    account(&local, &deltas, summary);
 }
 
 impl Role {

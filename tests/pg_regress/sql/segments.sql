@@ -250,34 +250,3 @@ INSERT INTO lead_events VALUES ('33333333-3333-3333-3333-333333333333', 'click')
 SELECT id FROM segments.leads_membership WHERE segment_id = :id;
 DELETE FROM lead_events WHERE name = 'click';
 SELECT id, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id;
-
--- The flips of UPDATEs add to this backend's own count row of the segment
--- (a stripe, updated in place): nothing is appended, nothing left to fold;
--- also when the row's page is full and its new version goes to another one.
-CREATE VIEW web_counts AS
-SELECT count(*) FILTER (WHERE c.stripe IS NOT NULL) AS stripes, count(*) FILTER (WHERE c.stripe IS NULL) AS deltas,
-       segments.member_count('Web leads') AS member_count,
-       (SELECT count(*) FROM segments.leads_membership m WHERE m.segment_id = s.id) AS actual
-  FROM segments.segment s JOIN segments.count_delta c ON c.segment_id = s.id
- WHERE s.name = 'Web leads' GROUP BY s.id;
--- (counts compacted into one plain delta per segment in a fresh table: the
--- next flip starts a stripe, on the page the rows inserted after it fill)
-CREATE TEMP TABLE counts AS SELECT segment_id, sum(delta) AS delta FROM segments.count_delta GROUP BY segment_id;
-TRUNCATE segments.count_delta;
-INSERT INTO segments.count_delta (segment_id, delta) SELECT segment_id, delta FROM counts;
-SELECT * FROM web_counts;
-UPDATE leads SET source = 'ads' WHERE id = '33333333-3333-3333-3333-333333333333';
-SELECT * FROM web_counts;
-SELECT (c.ctid::text::point)[0] AS page FROM segments.count_delta c JOIN segments.segment s ON s.id = c.segment_id
- WHERE s.name = 'Web leads' AND c.stripe IS NOT NULL \gset
--- rows inserted after it fill its page
-INSERT INTO segments.count_delta (segment_id, delta) SELECT -1, 0 FROM generate_series(1, 400);
-UPDATE leads SET source = 'web' WHERE id = '44444444-4444-4444-4444-444444444444';
-SELECT (c.ctid::text::point)[0] <> :page AS moved_to_another_page
-  FROM segments.count_delta c JOIN segments.segment s ON s.id = c.segment_id
- WHERE s.name = 'Web leads' AND c.stripe IS NOT NULL;
-UPDATE leads SET source = 'ads' WHERE id = '55555555-5555-5555-5555-555555555555';
-UPDATE leads SET source = 'web' WHERE id = '33333333-3333-3333-3333-333333333333';
-SELECT * FROM web_counts;
-DELETE FROM segments.count_delta WHERE segment_id = -1;
-DROP VIEW web_counts;
