@@ -62,18 +62,21 @@ impl RowFilters {
             pg_sys::ExecStoreHeapTuple(tuple, self.slot, false);
             (*self.econtext).ecxt_scantuple = self.slot;
             let per_tuple = (*self.econtext).ecxt_per_tuple_memory;
-            let out = PgMemoryContexts::For(per_tuple).switch_to(|_| {
-                self.states
-                    .iter()
-                    .map(|&state| {
+            // One guard (a sigsetjmp) for all predicates instead of one per
+            // predicate. Nothing in the guarded frame has a destructor for an
+            // error to skip.
+            let mut out = vec![false; self.states.len()];
+            let results = out.as_mut_ptr();
+            let (states, econtext) = (self.states.as_slice(), self.econtext);
+            PgMemoryContexts::For(per_tuple).switch_to(|_| {
+                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                    for (i, &state) in states.iter().enumerate() {
                         let eval = (*state).evalfunc.expect("a compiled expression");
                         let mut isnull = false;
-                        let value = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                            eval(state, self.econtext, &mut isnull)
-                        });
-                        !isnull && value.value() != 0
-                    })
-                    .collect()
+                        let value = eval(state, econtext, &mut isnull);
+                        *results.add(i) = !isnull && value.value() != 0;
+                    }
+                })
             });
             pg_sys::ExecClearTuple(self.slot);
             pg_sys::MemoryContextReset(per_tuple);
