@@ -64,14 +64,18 @@ impl RowFilters {
             let per_tuple = (*self.econtext).ecxt_per_tuple_memory;
             // One guard (a sigsetjmp) for all predicates instead of one per
             // predicate. Nothing in the guarded frame has a destructor for an
-            // error to skip.
+            // error to skip, and nothing in it may panic: a panic would leave
+            // PostgreSQL's exception stack pointing into a dead frame.
             let mut out = vec![false; self.states.len()];
             let results = out.as_mut_ptr();
             let (states, econtext) = (self.states.as_slice(), self.econtext);
             PgMemoryContexts::For(per_tuple).switch_to(|_| {
                 pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
                     for (i, &state) in states.iter().enumerate() {
-                        let eval = (*state).evalfunc.expect("a compiled expression");
+                        // Read at every call: the first call swaps in the
+                        // interpreter proper. SAFETY: ExecInitExpr always sets
+                        // it, and PostgreSQL only ever replaces it.
+                        let eval = (*state).evalfunc.unwrap_unchecked();
                         let mut isnull = false;
                         let value = eval(state, econtext, &mut isnull);
                         *results.add(i) = !isnull && value.value() != 0;
