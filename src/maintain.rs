@@ -177,58 +177,11 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     }
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
-    // New rows have no memberships, to take away or to keep: their members
-    // go in with a plain INSERT (ON CONFLICT would cost 70% more).
-    let conflict = match rows {
-        Rows::New(_) => "",
-        _ => "ON CONFLICT DO NOTHING",
+    let want = branches.join(" UNION ALL ");
+    let sql = match rows {
+        Rows::New(_) => new_members(&want, &membership, &key, &tracked),
+        _ => changed_members(&want, &membership, &key, &ids, &in_keys("m"), &tracked),
     };
-    let gone = match rows {
-        Rows::New(_) => format!("SELECT m.segment_id, m.{key} AS k FROM {membership} m WHERE false"),
-        _ => {
-            // For given contacts, `segment_id + 0` keeps the segment list out
-            // of the index condition: the generic plan would otherwise AND a
-            // scan of the primary key over every member of the segments with
-            // the key index.
-            let segment_id = match rows {
-                Rows::Keys(_) => "(m.segment_id OPERATOR(pg_catalog.+) 0)",
-                _ => "m.segment_id",
-            };
-            format!(
-                "DELETE FROM {membership} m
-                  WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){}
-                    AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
-                                                         AND w.k OPERATOR(pg_catalog.=) m.{key})
-                 RETURNING m.segment_id, m.{key} AS k",
-                ids.join(", "),
-                in_keys("m")
-            )
-        }
-    };
-    // Only the segments that gain members need the lock. For given contacts
-    // (every statement of a mixed segment's maintenance), those they are not
-    // in yet: concurrent writers would otherwise share locks on every
-    // segment their contacts belong to. New rows gain every segment they
-    // belong to; a full recompute is of one segment.
-    let gaining = match rows {
-        Rows::New(_) | Rows::All => "SELECT w.segment_id FROM want w".to_string(),
-        Rows::Keys(_) => format!(
-            "SELECT w.segment_id FROM want w WHERE NOT EXISTS (
-                 SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
-                                              AND m.{key} OPERATOR(pg_catalog.=) w.k)"
-        ),
-    };
-    let sql = format!(
-        "WITH want AS MATERIALIZED ({}),
-              gone AS ({gone}),
-              {},
-              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
-                         WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}
-                        {conflict} RETURNING segment_id, {key} AS k){}",
-        branches.join(" UNION ALL "),
-        live(&gaining),
-        accounting(&tracked)
-    );
     Spi::connect_mut(|_| {
         if let Rows::New(trigdata) = rows {
             // SAFETY: registers this trigger's transition tables with this
@@ -238,6 +191,82 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
         run_kept(&sql, &types, &args);
         deltas()
     })
+}
+
+/// The statement that adds the rows of `want` (segment_id, k), new
+/// contacts, to `membership`. They have no memberships yet, to take away or
+/// to keep: a plain INSERT (ON CONFLICT would cost 70% more), and every row
+/// of `want` in a live segment is a member entered. The lock on the segments
+/// gained counts their members in the same pass over `want`, so nothing is
+/// read back from the INSERT (200 ms less of a 1,000,000-row load with 10
+/// segments than counting its RETURNING rows).
+fn new_members(want: &str, membership: &str, key: &str, tracked: &[i64]) -> String {
+    let log = match any_of(tracked) {
+        None => String::new(),
+        Some(t) => format!(
+            ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
+                 SELECT w.segment_id, w.k::pg_catalog.text, 'enter' FROM want w
+                  WHERE w.segment_id OPERATOR(pg_catalog.=) {t} AND w.segment_id OPERATOR(pg_catalog.=) {LIVE})"
+        ),
+    };
+    format!(
+        "WITH want AS MATERIALIZED ({want}),
+              live AS (SELECT d.id, c.entered FROM segments.segment_def d
+                         JOIN (SELECT w.segment_id, pg_catalog.count(*) AS entered FROM want w GROUP BY w.segment_id) c
+                           ON d.id OPERATOR(pg_catalog.=) c.segment_id
+                          FOR KEY SHARE OF d),
+              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
+                         WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}),
+              counted AS (INSERT INTO segments.count_delta (segment_id, delta) SELECT live.id, live.entered FROM live){log}
+         SELECT live.id, live.entered, 0::pg_catalog.int8 FROM live"
+    )
+}
+
+/// The statement that brings `membership` to `want` (segment_id, k) for
+/// the segments `ids`, all contacts or, given `in_keys` (a condition on the
+/// membership row `m`), those it names: members who no longer qualify leave, new ones enter, the
+/// others keep their `entered_at`.
+fn changed_members(
+    want: &str,
+    membership: &str,
+    key: &str,
+    ids: &[String],
+    in_keys: &str,
+    tracked: &[i64],
+) -> String {
+    let for_keys = !in_keys.is_empty();
+    // For given contacts, `segment_id + 0` keeps the segment list out of the
+    // index condition: the generic plan would otherwise AND a scan of the
+    // primary key over every member of the segments with the key index.
+    let segment_id = if for_keys { "(m.segment_id OPERATOR(pg_catalog.+) 0)" } else { "m.segment_id" };
+    // Only the segments that gain members need the lock. For given contacts
+    // (every statement of a mixed segment's maintenance), those they are not
+    // in yet: concurrent writers would otherwise share locks on every
+    // segment their contacts belong to. A full recompute is of one segment.
+    let gaining = if for_keys {
+        format!(
+            "SELECT w.segment_id FROM want w WHERE NOT EXISTS (
+                 SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
+                                              AND m.{key} OPERATOR(pg_catalog.=) w.k)"
+        )
+    } else {
+        "SELECT w.segment_id FROM want w".to_string()
+    };
+    format!(
+        "WITH want AS MATERIALIZED ({want}),
+              gone AS (DELETE FROM {membership} m
+                        WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys}
+                          AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
+                                                               AND w.k OPERATOR(pg_catalog.=) m.{key})
+                       RETURNING m.segment_id, m.{key} AS k),
+              {},
+              added AS (INSERT INTO {membership} (segment_id, {key}) SELECT w.segment_id, w.k FROM want w
+                         WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}
+                        ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
+        ids.join(", "),
+        live(&gaining),
+        accounting(tracked)
+    )
 }
 
 /// The CTE `live`: the segments among `ids` (a query) that still exist,
@@ -276,17 +305,14 @@ pub const LIVE: &str = "ANY (ARRAY(SELECT live.id FROM live))";
 /// `tracked` segments, the change log, and returns (segment_id, entered,
 /// left) per segment that changed.
 fn accounting(tracked: &[i64]) -> String {
-    let log = if tracked.is_empty() {
-        String::new()
-    } else {
-        let ids: Vec<String> = tracked.iter().map(i64::to_string).collect();
-        let t = format!("ANY (ARRAY[{}]::pg_catalog.int8[])", ids.join(", "));
-        format!(
+    let log = match any_of(tracked) {
+        None => String::new(),
+        Some(t) => format!(
             ", logged AS (INSERT INTO segments.changes (segment_id, key, change)
                  SELECT segment_id, k::pg_catalog.text, 'enter' FROM added WHERE segment_id OPERATOR(pg_catalog.=) {t}
                  UNION ALL
                  SELECT segment_id, k::pg_catalog.text, 'leave' FROM gone WHERE segment_id OPERATOR(pg_catalog.=) {t})"
-        )
+        ),
     };
     format!(
         ", n AS (SELECT segment_id, pg_catalog.sum(e)::pg_catalog.int8 AS entered, pg_catalog.sum(l)::pg_catalog.int8 AS left_
@@ -299,7 +325,17 @@ fn accounting(tracked: &[i64]) -> String {
     )
 }
 
-/// The result of a statement ending in `accounting`.
+/// `ANY (…)` of `ids`, None if there are none.
+fn any_of(ids: &[i64]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    Some(format!("ANY (ARRAY[{}]::pg_catalog.int8[])", list.join(", ")))
+}
+
+/// The result of a statement ending in `accounting` or `new_members`:
+/// (segment_id, entered, left) per segment that changed.
 fn deltas() -> HashMap<i64, Delta> {
     let ids = result_column::<i64>(1);
     let entered = result_column::<i64>(2);
