@@ -60,7 +60,7 @@ tps() {
 # checkpoint (as tps): a WAL-triggered checkpoint during a 1,000,000-row load
 # otherwise lands on whichever variant runs when it comes.
 ms() {
-  sql -c "CHECKPOINT"
+  PGAPPNAME=bench_checkpoint sql -c "CHECKPOINT" # not the session ms_mem watches
   sql -c "DO \$bench\$ DECLARE t0 timestamptz; BEGIN PERFORM pg_catalog.pg_sleep(0.3); t0 := clock_timestamp(); $1;
           RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0) * 1000, 1); END \$bench\$" 2>&1 \
     | sed -n 's/.*ms=\([0-9.]*\).*/\1/p'
