@@ -224,8 +224,8 @@ fn new_members(want: &str, membership: &str, key: &str, tracked: &[i64]) -> Stri
 
 /// The statement that brings `membership` to `want` (segment_id, k) for
 /// the segments `ids`, all contacts or, given `in_keys` (a condition on the
-/// membership row `m`), those it names: members who no longer qualify leave, new ones enter, the
-/// others keep their `entered_at`.
+/// membership row `m`), those it names: members who no longer qualify
+/// leave, new ones enter, the others keep their `entered_at`.
 fn changed_members(
     want: &str,
     membership: &str,
