@@ -36,6 +36,9 @@ pub struct Flip {
     /// The contact's key, in its text form.
     pub key: String,
     pub enter: bool,
+    /// The catalog generation it was decided under
+    /// (`maintain::catalog_generation`).
+    pub generation: u64,
 }
 
 /// Runs `work` as a statement of its own would run: under a fresh snapshot
@@ -76,9 +79,10 @@ pub fn apply_flips(
         let mut entering: Vec<i64> = flips.iter().filter(|f| f.enter).map(|f| f.segment).collect();
         entering.sort_unstable();
         entering.dedup();
+        let decided = flips.iter().map(|f| f.generation).min();
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
-            let live = lock_live(&entering, estate);
+            let live = lock_live(&entering, estate, decided);
             let table = Table::open(membership, true);
             let (segment_att, key_att, entered_att) =
                 (table.attnum("segment_id"), table.attnum(key), table.attnum("entered_at"));
@@ -156,7 +160,7 @@ pub fn fold_count(id: i64) {
     as_statement(|estate| {
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
-            if lock_live(&[id], estate).is_empty() {
+            if lock_live(&[id], estate, None).is_empty() {
                 return;
             }
             let table = Table::open(count_delta(), false);
@@ -227,12 +231,37 @@ fn serialization_failure(what: &str) -> ! {
     fail(PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE, format!("could not serialize access due to concurrent {what}"))
 }
 
-/// Locks the segments `ids` `FOR KEY SHARE` (in id order, as a statement
-/// holding them would) and returns those that still exist.
+/// At most this many segments entered by one statement are locked by
+/// `lock_segment`; more take row locks, which need no room in the shared
+/// lock table.
+const OBJECT_LOCKS: usize = 16;
+
+/// Locks the segments `ids` against drop_segment until commit (in id order)
+/// and returns those that still exist.
+///
+/// Under READ COMMITTED, when the flips were decided under catalog
+/// generation `decided`, a few segments take the heavyweight lock of
+/// `lock_segment`, which writes nothing: drop_segment takes it exclusively
+/// before deleting anything and invalidates the catalog before releasing
+/// it, so once it is granted an unchanged generation proves that no segment
+/// was dropped since the catalog was read (under a snapshot of this
+/// statement or later). Otherwise (the catalog changed, or it was read
+/// under a transaction snapshot, which may predate a drop) each segment's
+/// row is looked up and locked `FOR KEY SHARE`, as a statement holding them
+/// would: a segment dropped meanwhile is skipped, and under REPEATABLE READ
+/// one dropped since the snapshot is a serialization failure.
 ///
 /// # Safety
 /// Inside `as_statement`.
-unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState) -> HashSet<i64> {
+unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState, decided: Option<u64>) -> HashSet<i64> {
+    if let Some(generation) = decided.filter(|_| ids.len() <= OBJECT_LOCKS && !repeatable_read()) {
+        ids.iter().for_each(|&id| lock_segment(id, pg_sys::AccessShareLock));
+        // SAFETY: plain call, inside a transaction.
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+        if crate::maintain::catalog_generation() == generation {
+            return ids.iter().copied().collect();
+        }
+    }
     let mut live = HashSet::new();
     if ids.is_empty() {
         return live;
@@ -266,6 +295,34 @@ unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState) -> HashSet<i64> {
         pg_sys::table_close(rel, pg_sys::NoLock as i32);
     }
     live
+}
+
+/// Takes the heavyweight lock of segment `id` in `mode`, held until the
+/// transaction ends. `pg_locks` shows it as a lock on an object of
+/// segments.segment_def.
+pub fn lock_segment(id: i64, mode: u32) {
+    // SAFETY: a lock tag built as SET_LOCKTAG_OBJECT builds it (ids above
+    // 2^48 share a tag with others: more waiting, never less).
+    unsafe {
+        let mut tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+            locktag_field2: crate::maintain::catalog_oid().to_u32(),
+            locktag_field3: id as u32,
+            locktag_field4: (id >> 32) as u16,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
+            locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+        };
+        pg_sys::LockAcquire(&mut tag, mode as i32, false, false);
+    }
+}
+
+/// Waits for every transaction that flipped contacts into one of the
+/// segments `ids` (`lock_live`) and keeps new ones waiting until this one
+/// ends: what drop_segment does before deleting the segments.
+pub fn lock_for_drop(ids: &[i64]) {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.iter().for_each(|&id| lock_segment(id, pg_sys::AccessExclusiveLock));
 }
 
 /// Locks row `tid` of `rel` in `mode` as `SELECT … FOR …` does (waiting,

@@ -607,6 +607,15 @@ thread_local! {
     /// "the catalog changed"; and whether the callbacks are registered.
     static CATALOG_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::Oid::INVALID) };
     static CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many invalidations of the segment catalog this backend processed.
+    static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The catalog generation: it changes whenever this backend learns that the
+/// segment catalog changed, so what was decided from the catalog under one
+/// generation still holds while it is current (see `direct::lock_live`).
+pub fn catalog_generation() -> u64 {
+    GENERATION.with(|g| g.get())
 }
 
 /// Relcache callback: forgets everything cached about the segment catalog
@@ -615,6 +624,7 @@ thread_local! {
 unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     let catalog = CATALOG_OID.with(|c| c.get());
     if relid == pg_sys::Oid::INVALID || (relid == catalog && catalog != pg_sys::Oid::INVALID) {
+        GENERATION.with(|g| g.set(g.get() + 1));
         CONTEXTS.with(|c| c.borrow_mut().clear());
         COMPILED.with(|c| c.borrow_mut().clear());
         crate::api::members::forget_lookups();
@@ -1012,6 +1022,9 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
     let (table, desc) = unsafe { ((*rel).rd_id, (*rel).rd_att) };
     // SAFETY: plain call, inside the transaction.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    // Before the feeds: an invalidation while they are built is taken for a
+    // change of what they say.
+    let generation = catalog_generation();
     let feeds = context(rel);
     let mut seen = vec![];
     let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
@@ -1032,7 +1045,8 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             // SAFETY: as above; the key is not NULL (same_key).
             let key = unsafe { text_value(new, desc, f.attnums[0]) }.unwrap_or_default();
             for j in flipped {
-                push(source, Touch::Flip(Flip { segment: f.targets[f.local[j]].id, key: key.clone(), enter: after[j] }));
+                let segment = f.targets[f.local[j]].id;
+                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter: after[j], generation }));
             }
             if f.local.len() < f.targets.len() {
                 push(source, Touch::Contact { key, all: false });

@@ -257,6 +257,7 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         .ok()
         .flatten()
         .unwrap_or_default();
+        crate::direct::lock_for_drop(&ids);
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
                  SELECT id FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1)",

@@ -430,6 +430,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
     }
     let ids: Vec<i64> = doomed.iter().map(|d| d.0).collect();
     as_owner(|| {
+        crate::direct::lock_for_drop(&ids);
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
              DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
