@@ -215,7 +215,11 @@ impl Node {
             match (*node).type_ {
                 pg_sys::NodeTag::T_BoolExpr => {
                     let b = expr.cast::<pg_sys::BoolExpr>();
-                    let args: Vec<Node> = list((*b).args).into_iter().map(|a| Node::of(a.cast(), natts)).collect();
+                    let mut args: Vec<Node> = list((*b).args).into_iter().map(|a| Node::of(a.cast(), natts)).collect();
+                    // Cheapest first, so that a decided AND or OR skips
+                    // the dearer tests: the order of evaluation is not
+                    // SQL's to keep (PostgreSQL's planner reorders too).
+                    args.sort_by_key(Node::cost);
                     match (*b).boolop {
                         pg_sys::BoolExprType::AND_EXPR => Some(Node::And(args)),
                         pg_sys::BoolExprType::OR_EXPR => Some(Node::Or(args)),
@@ -273,6 +277,19 @@ impl Node {
                 }
                 _ => None,
             }
+        }
+    }
+
+    /// A rough cost of evaluating the node, in integer comparisons.
+    fn cost(&self) -> usize {
+        match self {
+            Node::And(args) | Node::Or(args) | Node::Coalesce(args) => args.iter().map(Node::cost).sum(),
+            Node::Not(arg) => arg.cost(),
+            Node::Const(_) | Node::Column(_) | Node::IsNull { .. } | Node::Int { .. } => 1,
+            Node::Text { .. } => 3,
+            Node::IntIn { set, .. } => 1 + set.values.len() / 4,
+            Node::TextIn { set, .. } => 3 * set.values.len(),
+            Node::Pg(_) => 100,
         }
     }
 
