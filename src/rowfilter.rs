@@ -74,6 +74,7 @@ enum Cmp {
     Ne,
 }
 
+/// A constant, read as its `Scalar`.
 enum Key {
     Int(i64),
     Text(Box<[u8]>),
@@ -87,9 +88,9 @@ struct Set<T> {
 }
 
 impl<T> Set<T> {
-    /// The test's value, given whether the operand (None: NULL) equals one
-    /// of the values; as ExecEvalScalarArrayOp, an empty array decides even
-    /// for a NULL operand.
+    /// The test's value, given `found`, which tells whether the operand
+    /// equals one of the values (None: the operand is NULL); as
+    /// ExecEvalScalarArrayOp, an empty array decides even for a NULL operand.
     #[inline]
     fn test(&self, found: Option<impl FnOnce(&[T]) -> bool>) -> Option<bool> {
         if self.values.is_empty() && !self.has_null {
@@ -327,28 +328,8 @@ impl Node {
     unsafe fn eval(&self, row: &Row) -> Option<bool> {
         unsafe {
             match self {
-                Node::And(args) => {
-                    let mut result = Some(true);
-                    for a in args {
-                        match a.eval(row) {
-                            Some(false) => return Some(false),
-                            None => result = None,
-                            Some(true) => {}
-                        }
-                    }
-                    result
-                }
-                Node::Or(args) => {
-                    let mut result = Some(false);
-                    for a in args {
-                        match a.eval(row) {
-                            Some(true) => return Some(true),
-                            None => result = None,
-                            Some(false) => {}
-                        }
-                    }
-                    result
-                }
+                Node::And(args) => decide(args, false, row),
+                Node::Or(args) => decide(args, true, row),
                 Node::Not(arg) => arg.eval(row).map(|b| !b),
                 Node::Coalesce(args) => args.iter().find_map(|a| a.eval(row)),
                 Node::Const(value) => *value,
@@ -385,6 +366,24 @@ impl Node {
             }
         }
     }
+}
+
+/// AND (`decisive` false) or OR (true) of `args` in SQL's three-valued
+/// logic: the decisive value as soon as one argument has it, else NULL if
+/// one argument is NULL.
+///
+/// # Safety
+/// As for `Node::eval`.
+unsafe fn decide(args: &[Node], decisive: bool, row: &Row) -> Option<bool> {
+    let mut result = Some(!decisive);
+    for a in args {
+        match unsafe { a.eval(row) } {
+            Some(b) if b == decisive => return Some(decisive),
+            None => result = None,
+            Some(_) => {}
+        }
+    }
+    result
 }
 
 /// The elements of a List of pointers.
