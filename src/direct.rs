@@ -300,7 +300,7 @@ unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState, decided: Option<u6
 /// Takes the heavyweight lock of segment `id` in `mode`, held until the
 /// transaction ends. `pg_locks` shows it as a lock on an object of
 /// segments.segment_def.
-pub fn lock_segment(id: i64, mode: u32) {
+fn lock_segment(id: i64, mode: u32) {
     // SAFETY: a lock tag built as SET_LOCKTAG_OBJECT builds it (ids above
     // 2^48 share a tag with others: more waiting, never less).
     unsafe {

@@ -74,12 +74,6 @@ enum Cmp {
     Ne,
 }
 
-/// A constant, read as its `Scalar`.
-enum Key {
-    Int(i64),
-    Text(Box<[u8]>),
-}
-
 /// The constants of `= ANY` / `<> ALL`.
 struct Set<T> {
     values: Vec<T>,
@@ -248,10 +242,9 @@ impl Node {
                     let [left, right] = list((*o).args)[..] else { return None };
                     let (c, ty) = column(left.cast(), natts)?;
                     let (scalar, cmp) = operator((*o).opno, ty, (*o).inputcollid)?;
-                    Some(match (constant(right.cast(), scalar)??, scalar) {
-                        (Key::Int(value), Scalar::Int(ty)) => Node::Int { column: c, ty, cmp, value },
-                        (Key::Text(value), _) => Node::Text { column: c, value, negated: cmp == Cmp::Ne },
-                        (Key::Int(_), Scalar::Text) => return None,
+                    Some(match scalar {
+                        Scalar::Int(ty) => Node::Int { column: c, ty, cmp, value: constant(right.cast(), int_key)?? },
+                        Scalar::Text => Node::Text { column: c, value: constant(right.cast(), text_key)??, negated: cmp == Cmp::Ne },
                     })
                 }
                 pg_sys::NodeTag::T_ScalarArrayOpExpr => {
@@ -264,14 +257,13 @@ impl Node {
                         (false, Cmp::Ne) => true,
                         _ => return None,
                     };
-                    let (keys, has_null) = array(right.cast(), scalar)?;
                     Some(match scalar {
                         Scalar::Int(ty) => {
-                            let values = keys.into_iter().map(|k| if let Key::Int(v) = k { Some(v) } else { None }).collect::<Option<_>>()?;
+                            let (values, has_null) = array(right.cast(), int_key)?;
                             Node::IntIn { column: c, ty, set: Set { values, has_null, all_differ } }
                         }
                         Scalar::Text => {
-                            let values = keys.into_iter().map(|k| if let Key::Text(v) = k { Some(v) } else { None }).collect::<Option<_>>()?;
+                            let (values, has_null) = array(right.cast(), text_key)?;
                             Node::TextIn { column: c, set: Set { values, has_null, all_differ } }
                         }
                     })
@@ -467,9 +459,10 @@ unsafe fn deterministic(collation: pg_sys::Oid) -> bool {
     }
 }
 
-/// A constant's value read as `scalar` (Some(None): a NULL constant, which
-/// the planner folds away, so it is left to PostgreSQL).
-unsafe fn constant(expr: *mut pg_sys::Expr, scalar: Scalar) -> Option<Option<Key>> {
+/// A constant's value as `read` reads a datum of its type (Some(None): a
+/// NULL constant, which the planner folds away, so it is left to
+/// PostgreSQL).
+unsafe fn constant<T>(expr: *mut pg_sys::Expr, read: unsafe fn(pg_sys::Datum, pg_sys::Oid) -> Option<T>) -> Option<Option<T>> {
     unsafe {
         if (*expr.cast::<pg_sys::Node>()).type_ != pg_sys::NodeTag::T_Const {
             return None;
@@ -478,25 +471,23 @@ unsafe fn constant(expr: *mut pg_sys::Expr, scalar: Scalar) -> Option<Option<Key
         if (*c).constisnull {
             return Some(None);
         }
-        Some(key((*c).constvalue, (*c).consttype, scalar))
+        Some(read((*c).constvalue, (*c).consttype))
     }
 }
 
-/// `datum` of type `ty` as a key of `scalar`, copied out of PostgreSQL's
-/// memory.
-unsafe fn key(datum: pg_sys::Datum, ty: pg_sys::Oid, scalar: Scalar) -> Option<Key> {
-    unsafe {
-        match scalar {
-            Scalar::Int(_) => Some(Key::Int(int(datum, ty))),
-            Scalar::Text if ty == pg_sys::TEXTOID => Some(Key::Text(text(datum).into())),
-            Scalar::Text => None,
-        }
-    }
+/// An integer constant of type `ty`, widened.
+unsafe fn int_key(datum: pg_sys::Datum, ty: pg_sys::Oid) -> Option<i64> {
+    Some(int(datum, ty))
 }
 
-/// The elements of a constant array, read as `scalar`, and whether one of
-/// them is NULL.
-unsafe fn array(expr: *mut pg_sys::Expr, scalar: Scalar) -> Option<(Vec<Key>, bool)> {
+/// A text constant's bytes, copied out of PostgreSQL's memory.
+unsafe fn text_key(datum: pg_sys::Datum, ty: pg_sys::Oid) -> Option<Box<[u8]>> {
+    (ty == pg_sys::TEXTOID).then(|| unsafe { text(datum) }.into())
+}
+
+/// The elements of a constant array as `read` reads them, and whether one
+/// of them is NULL.
+unsafe fn array<T>(expr: *mut pg_sys::Expr, read: unsafe fn(pg_sys::Datum, pg_sys::Oid) -> Option<T>) -> Option<(Vec<T>, bool)> {
     unsafe {
         if (*expr.cast::<pg_sys::Node>()).type_ != pg_sys::NodeTag::T_Const || (*expr.cast::<pg_sys::Const>()).constisnull {
             return None;
@@ -513,7 +504,7 @@ unsafe fn array(expr: *mut pg_sys::Expr, scalar: Scalar) -> Option<(Vec<Key>, bo
             if *nulls.add(i) {
                 has_null = true;
             } else {
-                values.push(key(*datums.add(i), element, scalar)?);
+                values.push(read(*datums.add(i), element)?);
             }
         }
         Some((values, has_null))
