@@ -167,6 +167,18 @@ SELECT * FROM segments.segments_of(1000::bigint);
 SELECT s.name, s.member_count, (SELECT count(*) FROM segments.members m WHERE m.segment_id = s.id) AS actual
   FROM segments.segment s ORDER BY s.id;
 
+-- A member row changed in place (entered_at: a HOT update) is still found
+-- when its contact leaves
+UPDATE segments.contacts_membership SET entered_at = entered_at - interval '1 day'
+ WHERE id = 8 AND segment_id = (SELECT id FROM segments.segment WHERE name = 'Germans');
+UPDATE contacts SET country = 'FR' WHERE id = 8;
+SELECT segments.is_member('Germans', 8::bigint) AS still_member,
+       segments.member_count('Germans') AS counted,
+       (SELECT count(*) FROM segments.contacts_membership m JOIN segments.segment s ON s.id = m.segment_id
+         WHERE s.name = 'Germans') AS actual;
+UPDATE contacts SET country = 'DE' WHERE id = 8;
+SELECT segments.is_member('Germans', 8::bigint) AS back;
+
 -- UPDATE triggers fire only for UPDATEs that name a column segments read
 -- (or one that ties rows to contacts); nothing is called for the others
 SELECT pg_get_triggerdef(oid) FROM pg_trigger
