@@ -3,7 +3,7 @@
 use pgrx::prelude::*;
 
 use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
-use crate::spi::{first, read_kept};
+use crate::spi::{first, read_kept, result_column};
 
 /// Facts about one column, read in one query per table.
 const COLUMNS: &str = "
@@ -53,35 +53,40 @@ fn latest<R>(f: impl FnOnce() -> R) -> R {
 }
 
 pub fn table(oid: pg_sys::Oid) -> Table {
-    latest(|| Spi::connect(|client| {
-        let name = client.select(NAME, Some(1), &[oid.into()]).expect("reading pg_class");
-        let row = name.first();
-        let schema: String = row.get(1).ok().flatten().unwrap_or_default();
-        let relname: String = row.get(2).ok().flatten().unwrap_or_default();
-        let mut columns = vec![];
-        for row in client.select(COLUMNS, None, &[oid.into()]).expect("reading pg_attribute") {
-            let get = |i: usize| row.get::<String>(i).ok().flatten().unwrap_or_default();
-            let not_null = row.get::<bool>(2).ok().flatten().unwrap_or(false);
-            let (elem_schema, elem_name, elem_typtype) = (get(6), get(7), get(8));
-            let declared = get(9);
-            let (ty, sql_type) = if elem_name.is_empty() {
-                (Ty::from_pg(&get(3), &get(4), &get(5)), declared)
-            } else {
-                let elem = Ty::from_pg(&elem_schema, &elem_name, &elem_typtype);
-                let elem_sql = format!("{}.{}", crate::codegen::ident(&elem_schema), crate::codegen::ident(&elem_name));
-                (Ty::Array(Box::new(elem)), format!("{elem_sql}[]"))
-            };
-            let mut column = Column::new(&get(1), ty, &sql_type);
-            column.not_null = not_null;
-            columns.push(column);
-        }
-        Table { schema, name: relname, columns }
-    }))
+    latest(|| {
+        Spi::connect(|_| {
+            read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
+            let (schema, name) = (first::<String>(1).unwrap_or_default(), first::<String>(2).unwrap_or_default());
+            read_kept(COLUMNS, &[pg_sys::OIDOID], &[oid.into()]);
+            // Column-wise, as SPI returns them; column 2 is the boolean.
+            let texts: Vec<Vec<String>> = (1..=9)
+                .map(|i| if i == 2 { vec![] } else { result_column::<String>(i).into_iter().map(Option::unwrap_or_default).collect() })
+                .collect();
+            let mut columns = vec![];
+            for (row, not_null) in result_column::<bool>(2).into_iter().enumerate() {
+                let get = |i: usize| texts[i - 1][row].as_str();
+                let (ty, sql_type) = if get(7).is_empty() {
+                    (Ty::from_pg(get(3), get(4), get(5)), get(9).to_string())
+                } else {
+                    let elem = Ty::from_pg(get(6), get(7), get(8));
+                    let elem_sql = format!("{}.{}", crate::codegen::ident(get(6)), crate::codegen::ident(get(7)));
+                    (Ty::Array(Box::new(elem)), format!("{elem_sql}[]"))
+                };
+                let mut column = Column::new(get(1), ty, &sql_type);
+                column.not_null = not_null.unwrap_or(false);
+                columns.push(column);
+            }
+            Table { schema, name, columns }
+        })
+    })
 }
 
 /// The single-column primary key of a table, if it has one.
 pub fn primary_key(oid: pg_sys::Oid) -> Option<String> {
-    latest(|| Spi::get_one_with_args::<String>(PRIMARY_KEY, &[oid.into()])).ok().flatten()
+    latest(|| Spi::connect(|_| {
+        read_kept(PRIMARY_KEY, &[pg_sys::OIDOID], &[oid.into()]);
+        first::<String>(1)
+    }))
 }
 
 /// A catalog for `source` with no registrations: its columns and key only.
@@ -93,11 +98,12 @@ pub fn for_table(oid: pg_sys::Oid) -> Catalog {
 
 /// `"schema"."table"` of a relation, always qualified.
 pub fn qualified_name(oid: pg_sys::Oid) -> String {
-    let (schema, name) = latest(|| Spi::get_two_with_args::<String, String>(NAME, &[oid.into()]))
-        .ok()
-        .and_then(|(s, n)| s.zip(n))
-        .unwrap_or_default();
-    crate::codegen::qualified(&schema, &name)
+    latest(|| {
+        Spi::connect(|_| {
+            read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
+            crate::codegen::qualified(&first::<String>(1).unwrap_or_default(), &first::<String>(2).unwrap_or_default())
+        })
+    })
 }
 
 /// A type's schema-qualified name, for DDL.
@@ -184,54 +190,44 @@ pub fn only_source() -> Option<pg_sys::Oid> {
 /// relations and lookups, and the segments of the source the caller can see.
 pub fn for_source(reg: &Registered) -> Catalog {
     let mut cat = Catalog::new(table(reg.relid), &reg.key);
-    let relations: Vec<(String, pg_sys::Oid, String)> = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT name, relation::pg_catalog.oid, contact_column::text FROM segments.relation
-                  WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
-                None,
-                &[reg.relid.into()],
-            )
-            .expect("reading segments.relation")
-            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or(pg_sys::Oid::INVALID), r.get(3).ok().flatten().unwrap_or_default()))
-            .collect()
+    let texts = |i: i32| result_column::<String>(i).into_iter().map(Option::unwrap_or_default);
+    let oids = |i: i32| result_column::<pg_sys::Oid>(i).into_iter().map(|o| o.unwrap_or(pg_sys::Oid::INVALID));
+    let relations: Vec<_> = Spi::connect(|_| {
+        read_kept(
+            "SELECT name, relation::pg_catalog.oid, contact_column::text FROM segments.relation
+              WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
+            &[pg_sys::OIDOID],
+            &[reg.relid.into()],
+        );
+        texts(1).zip(oids(2)).zip(texts(3)).collect()
     });
-    for (name, oid, contact_column) in relations {
+    for ((name, oid), contact_column) in relations {
         cat.relations.push(Relation { name, table: table(oid), contact_column });
     }
-    let lookups: Vec<(String, String, pg_sys::Oid, String)> = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT name, via_column::text, target::pg_catalog.oid, target_key::text FROM segments.lookup
-                  WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
-                None,
-                &[reg.relid.into()],
-            )
-            .expect("reading segments.lookup")
-            .map(|r| {
-                (
-                    r.get(1).ok().flatten().unwrap_or_default(),
-                    r.get(2).ok().flatten().unwrap_or_default(),
-                    r.get(3).ok().flatten().unwrap_or(pg_sys::Oid::INVALID),
-                    r.get(4).ok().flatten().unwrap_or_default(),
-                )
-            })
-            .collect()
+    let lookups: Vec<_> = Spi::connect(|_| {
+        read_kept(
+            "SELECT name, via_column::text, target::pg_catalog.oid, target_key::text FROM segments.lookup
+              WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY name",
+            &[pg_sys::OIDOID],
+            &[reg.relid.into()],
+        );
+        texts(1).zip(texts(2)).zip(oids(3)).zip(texts(4)).collect()
     });
-    for (name, via_column, oid, target_key) in lookups {
+    for (((name, via_column), oid), target_key) in lookups {
         cat.lookups.push(Lookup { name, via_column, target: table(oid), target_key });
     }
-    cat.segments = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT id, name FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY id",
-                None,
-                &[reg.relid.into()],
-            )
-            .expect("reading segments.segment_def")
-            .map(|r| SegmentRef {
-                id: r.get(1).ok().flatten().unwrap_or_default(),
-                name: r.get(2).ok().flatten().unwrap_or_default(),
+    cat.segments = Spi::connect(|_| {
+        read_kept(
+            "SELECT id, name FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY id",
+            &[pg_sys::OIDOID],
+            &[reg.relid.into()],
+        );
+        result_column::<i64>(1)
+            .into_iter()
+            .zip(texts(2))
+            .map(|(id, name)| SegmentRef {
+                id: id.unwrap_or_default(),
+                name,
                 membership_schema: reg.membership_schema.clone(),
                 membership_table: reg.membership_table.clone(),
                 key_column: reg.key.clone(),
