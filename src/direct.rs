@@ -179,13 +179,16 @@ pub fn fold_count(id: i64) {
             if seen.len() > 1 {
                 // Deltas are never updated: a row this cannot delete at once
                 // is being (or was) folded by another transaction.
-                let sum: i64 = seen
+                let taken: Vec<i64> = seen
                     .into_iter()
                     .filter_map(|(mut tid, delta)| {
                         (table.delete_tid(&mut tid, estate, false) == pg_sys::TM_Result::TM_Ok).then_some(delta)
                     })
-                    .sum();
-                table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(sum))], estate);
+                    .collect();
+                if !taken.is_empty() {
+                    let sum: i64 = taken.iter().sum();
+                    table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(sum))], estate);
+                }
             }
             table.close();
         }
