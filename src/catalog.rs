@@ -8,10 +8,10 @@ use crate::spi::{first, read_kept, result_column};
 /// Facts about one column, read in one query per table.
 const COLUMNS: &str = "
 SELECT a.attname::text,
-       a.attnotnull,
        bn.nspname::text, b.typname::text, b.typtype::text,
        en.nspname::text, e.typname::text, e.typtype::text,
-       pg_catalog.format('%I.%I', dn.nspname, d.typname)
+       pg_catalog.format('%I.%I', dn.nspname, d.typname),
+       a.attnotnull
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) a.atttypid
   JOIN pg_catalog.pg_namespace dn ON dn.oid OPERATOR(pg_catalog.=) d.typnamespace
@@ -55,21 +55,19 @@ fn latest<R>(f: impl FnOnce() -> R) -> R {
 pub fn table(oid: pg_sys::Oid) -> Table {
     latest(|| {
         Spi::connect(|_| {
-            read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
-            let (schema, name) = (first::<String>(1).unwrap_or_default(), first::<String>(2).unwrap_or_default());
+            let (schema, name) = names(oid);
             read_kept(COLUMNS, &[pg_sys::OIDOID], &[oid.into()]);
-            // Column-wise, as SPI returns them; column 2 is the boolean.
-            let texts: Vec<Vec<String>> = (1..=9)
-                .map(|i| if i == 2 { vec![] } else { result_column::<String>(i).into_iter().map(Option::unwrap_or_default).collect() })
-                .collect();
+            // Column-wise, as SPI returns them: eight texts, then the boolean.
+            let texts: Vec<Vec<String>> =
+                (1..=8).map(|i| result_column::<String>(i).into_iter().map(Option::unwrap_or_default).collect()).collect();
             let mut columns = vec![];
-            for (row, not_null) in result_column::<bool>(2).into_iter().enumerate() {
+            for (row, not_null) in result_column::<bool>(9).into_iter().enumerate() {
                 let get = |i: usize| texts[i - 1][row].as_str();
-                let (ty, sql_type) = if get(7).is_empty() {
-                    (Ty::from_pg(get(3), get(4), get(5)), get(9).to_string())
+                let (ty, sql_type) = if get(6).is_empty() {
+                    (Ty::from_pg(get(2), get(3), get(4)), get(8).to_string())
                 } else {
-                    let elem = Ty::from_pg(get(6), get(7), get(8));
-                    let elem_sql = format!("{}.{}", crate::codegen::ident(get(6)), crate::codegen::ident(get(7)));
+                    let elem = Ty::from_pg(get(5), get(6), get(7));
+                    let elem_sql = format!("{}.{}", crate::codegen::ident(get(5)), crate::codegen::ident(get(6)));
                     (Ty::Array(Box::new(elem)), format!("{elem_sql}[]"))
                 };
                 let mut column = Column::new(get(1), ty, &sql_type);
@@ -98,12 +96,14 @@ pub fn for_table(oid: pg_sys::Oid) -> Catalog {
 
 /// `"schema"."table"` of a relation, always qualified.
 pub fn qualified_name(oid: pg_sys::Oid) -> String {
-    latest(|| {
-        Spi::connect(|_| {
-            read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
-            crate::codegen::qualified(&first::<String>(1).unwrap_or_default(), &first::<String>(2).unwrap_or_default())
-        })
-    })
+    let (schema, name) = latest(|| Spi::connect(|_| names(oid)));
+    crate::codegen::qualified(&schema, &name)
+}
+
+/// The schema and name of a relation. Inside an SPI connection.
+fn names(oid: pg_sys::Oid) -> (String, String) {
+    read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
+    (first::<String>(1).unwrap_or_default(), first::<String>(2).unwrap_or_default())
 }
 
 /// A type's schema-qualified name, for DDL.
