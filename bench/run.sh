@@ -54,8 +54,13 @@ ratio() { if [ -n "$2" ] && [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then echo "scale
 tps() {
   sql -c "CHECKPOINT"
   pgbench -n -h /tmp -p "$PORT" -U postgres -c "$1" -j "$1" -T "${3:-$T}" -f "$2" $DB 2>/dev/null \
-    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | xargs printf '%.0f'
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | awk '{ printf ($1 < 100 ? "%.1f" : "%.0f"), $1 }'
 }
+# The plain copies of the membership table are freshly written, compact;
+# the membership table itself carries the free space the single-row and bulk
+# updates and deletes left in it and its indexes. Rewritten first, so that
+# both sides of a comparison start equally compact.
+compact_membership() { sql -c "VACUUM FULL segments.c_pg_membership"; }
 # Milliseconds of SQL statements, measured inside the server, after a
 # checkpoint (as tps): a WAL-triggered checkpoint during a 1,000,000-row load
 # otherwise lands on whichever variant runs when it comes.
@@ -100,8 +105,9 @@ write_out() {
   echo "# Benchmarks"
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s (workload 2: ${T2}s), ${BENCH_REPS:-3} repetitions"
-  echo "(workload 2: ${BENCH_REPS:-5}, the variants' order rotated from one repetition to the next, the lowest and"
-  echo "highest tps in brackets) with the variants interleaved, medians; every pgbench run and every timed bulk statement starts after a checkpoint. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
+  echo "(workload 2: ${BENCH_REPS:-5}, the lowest and highest tps in brackets) with the variants interleaved, their order rotated"
+  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint;"
+  echo "workloads 4 and 5 compare with a freshly written copy of the membership table, which is rewritten (VACUUM FULL) first. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
   echo "pg_segments is the release build of commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
@@ -354,6 +360,7 @@ done
 if want 4; then
 say "reads"
 sql -c "SELECT segments.create_segment('half', 'score < 50', source => 'c_pg')" >/dev/null
+compact_membership
 half=$(sql -c "SELECT id FROM segments.segment WHERE name = 'half'")
 sql -c "CREATE TABLE plain_m AS SELECT * FROM segments.c_pg_membership" \
     -c "ALTER TABLE plain_m ADD PRIMARY KEY (segment_id, id); CREATE INDEX ON plain_m (id)" -c "VACUUM ANALYZE plain_m, segments.c_pg_membership"
@@ -403,7 +410,9 @@ sed 's/segments\.members/plain_members/' /tmp/bench_r_page_view.sql > /tmp/bench
 for what in is_member segments_of page page_view member_count; do
   with=(); plain=()
   for rep in $REPS; do
-    with+=("$(tps 1 /tmp/bench_r_$what.sql)"); plain+=("$(tps 1 /tmp/bench_p_$what.sql)")
+    for v in $(rotate "$rep" r p); do
+      if [ "$v" = r ]; then with+=("$(tps 1 /tmp/bench_r_$what.sql)"); else plain+=("$(tps 1 /tmp/bench_p_$what.sql)"); fi
+    done
   done
   a=$(median "${with[@]}"); b=$(median "${plain[@]}")
   row "4: $what | — | pg | 1 | $a tps (plain $b) | $(ratio "$a" "$b") | ≥ 0.83 (within 1.2×)"
@@ -415,13 +424,19 @@ fi
 if want 5; then
 say "create_segment"
 # The plain side writes into a copy of the membership table: same size, same indexes.
+compact_membership
 sql -c "CREATE TABLE plain_w5 AS SELECT * FROM segments.c_pg_membership" \
     -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id)" \
     -c "VACUUM ANALYZE plain_w5, segments.c_pg_membership"
 seg=(); ins=()
 for rep in $REPS; do
-  seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50 AND plan = ''pro''', source => 'c_pg')")")
-  ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT -$rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
+  for v in $(rotate "$rep" seg ins); do
+    if [ "$v" = seg ]; then
+      seg+=("$(ms "PERFORM segments.create_segment('w5_$rep', 'score < 50 AND plan = ''pro''', source => 'c_pg')")")
+    else
+      ins+=("$(ms "INSERT INTO plain_w5 (segment_id, id) SELECT -$rep, c.id FROM c_plain c WHERE c.score < 50 AND c.plan = 'pro'")")
+    fi
+  done
 done
 a=$(median "${seg[@]}"); b=$(median "${ins[@]}")
 row "5: create_segment over $N | — | pg | 1 | $a ms (INSERT … SELECT $b ms) | $(ratio "$a" "$b") (time) | ≤ 1.2"
@@ -546,7 +561,7 @@ INSERT INTO ev_$v (contact_id, name, at) VALUES (:id, 'e' || :e, now());
 SQL
 done
 declare -A tp=()
-for rep in $REPS; do for v in plain pg; do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
+for rep in $REPS; do for v in $(rotate "$rep" plain pg); do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
 base=$(median ${tp[plain]})
 for v in plain pg; do
   t=$(median ${tp[$v]})
