@@ -262,3 +262,18 @@ INSERT INTO lead_events VALUES ('33333333-3333-3333-3333-333333333333', 'click')
 SELECT id FROM segments.leads_membership WHERE segment_id = :id;
 DELETE FROM lead_events WHERE name = 'click';
 SELECT id, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id;
+
+-- A transition table larger than work_mem (spilled to disk) is read whole:
+-- rows of two contacts and of none, rows passing the filter only near the
+-- end; then the same for the deleted rows.
+SET work_mem = '64kB';
+INSERT INTO lead_events
+SELECT (ARRAY[NULL, '11111111-1111-1111-1111-111111111111', '33333333-3333-3333-3333-333333333333']::uuid[])[1 + i % 3],
+       CASE WHEN i BETWEEN 5998 AND 6000 THEN 'click' ELSE 'bounce' END
+  FROM generate_series(1, 6000) AS i;
+SELECT id, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id ORDER BY id;
+DELETE FROM lead_events WHERE name = 'click' AND lead_id = '11111111-1111-1111-1111-111111111111';
+SELECT id, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id ORDER BY id;
+DELETE FROM lead_events;
+SELECT count(*) AS members, (SELECT member_count FROM segments.segment WHERE id = :id) FROM segments.leads_membership WHERE segment_id = :id;
+RESET work_mem;
