@@ -428,7 +428,8 @@ fi
 if want 5; then
 say "create_segment"
 # The plain side writes into a copy of the membership table: same size, same indexes.
-compact_membership
+# Workload 4 compacted it already and only read it since.
+want 4 || compact_membership
 sql -c "CREATE TABLE plain_w5 AS SELECT * FROM segments.c_pg_membership" \
     -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id)" \
     -c "VACUUM ANALYZE plain_w5, segments.c_pg_membership"

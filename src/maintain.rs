@@ -845,9 +845,6 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
 /// one-row INSERT's backend with 10 event-count segments.
 fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, new: bool) -> (Vec<String>, Vec<&'f Target>) {
     let Some(relevance) = &f.relevance else { unreachable!("a feed of one relation") };
-    if f.targets.is_empty() {
-        return (vec![], vec![]);
-    }
     // SAFETY: called by the trigger manager with the transition tables of
     // the trigger's relation, whose rows `desc` describes; `attnums[0]` is
     // the relation's contact column (its only role).
