@@ -106,7 +106,7 @@ write_out() {
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s (workload 2: ${T2}s), ${BENCH_REPS:-3} repetitions"
   echo "(workload 2: ${BENCH_REPS:-5}, the lowest and highest tps in brackets) with the variants interleaved, their order rotated"
-  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint, every cell of workload 2 after a VACUUM;"
+  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 and every round of workload 7 starts after a VACUUM;"
   echo "workloads 4 and 5 compare with a freshly written copy of the membership table, which is rewritten (VACUUM FULL) first. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
@@ -147,7 +147,13 @@ pred() { # $1 row alias, $2 a, $3 b
 
 say "setting up ($N contacts)"
 $PSQL postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-$PSQL postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+# No autovacuum: with it, every 1,000,000-row table written to was
+# autoanalyzed about once a minute, each time reading it through
+# shared_buffers and evicting the pages of whichever variant was being timed
+# (one 15-second run of workload 2 in two met one). The bench vacuums and
+# analyzes itself, between timed runs, every variant alike.
+$PSQL postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" \
+  -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
 sql <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION pg_segments;
@@ -259,6 +265,9 @@ for S in $COUNTS; do
     for rep in $REPS; do
       for v in $vs; do
         sql -c "$(empty "$v")"
+        # A truncated source leaves its members by a DELETE: their dead rows
+        # vacuumed, as autovacuum would have between two loads.
+        [ "$v" = pg ] && sql -c "VACUUM segments.c_pg_membership"
         if [ $how = insert ]; then w="INSERT INTO TBL SELECT * FROM staging"; else w="COPY TBL FROM '$CSV' (FORMAT csv)"; fi
         if [ "$rep" = 1 ] && [ $how = insert ] && { [ "$v" = pg ] || [ "$v" = plain ]; }; then
           read -r t m <<< "$(ms_mem "$(write_for "$v" "$S" "$w")")"
@@ -312,7 +321,7 @@ for S in $COUNTS; do
       [ -n "$w2" ] || continue
       # The dead rows of the cell before (pg_segments' membership and count
       # deltas among them) vacuumed now, as pgbench vacuums its tables before
-      # a run, rather than by an autovacuum during whichever run it lands on.
+      # a run.
       sql -c "VACUUM"
       declare -A tp=()
       runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
@@ -340,6 +349,7 @@ for S in $COUNTS; do
     for op in update delete; do
       declare -A times=()
       for rep in $REPS; do
+        sql -c "VACUUM"
         for v in $w7; do
           if [ $op = update ]; then
             times[$v]="${times[$v]:-} $(ms "$(write_for "$v" "$S" "UPDATE TBL SET score = (score + 1) % 100 WHERE id % 10 = $rep")")"
@@ -535,7 +545,7 @@ for how in insert copy; do
       tbl=m_pg; [ "$v" != pg ] && tbl=m_plain
       if [ $how = insert ]; then w="INSERT INTO $tbl SELECT * FROM staging"; else w="COPY $tbl FROM '$CSV' (FORMAT csv)"; fi
       [ "$v" = ideal ] && w+="; ANALYZE m_plain$ideal_mixed"
-      sql -c "TRUNCATE m_plain, m_plain_m, m_pg"
+      sql -c "TRUNCATE m_plain, m_plain_m, m_pg" -c "VACUUM segments.m_pg_membership"
       times[$v]="${times[$v]:-} $(ms "$w")"
     done
   done
@@ -565,6 +575,7 @@ for v in plain pg; do
 INSERT INTO ev_$v (contact_id, name, at) VALUES (:id, 'e' || :e, now());
 SQL
 done
+sql -c "VACUUM"
 declare -A tp=()
 for rep in $REPS; do for v in $(rotate "$rep" plain pg); do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
 base=$(median ${tp[plain]})
