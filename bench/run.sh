@@ -150,8 +150,8 @@ $PSQL postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE
 # No autovacuum: with it, every 1,000,000-row table written to was
 # autoanalyzed about once a minute, each time reading it through
 # shared_buffers and evicting the pages of whichever variant was being timed
-# (one 15-second run of workload 2 in three met one). The bench vacuums and
-# analyzes itself, between timed runs, every variant alike.
+# (one 15-second run of workload 2 in three met one). The bench analyzes
+# after each load and vacuums between timed runs itself, every variant alike.
 $PSQL postgres -c "ALTER SYSTEM SET max_wal_size = '8GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" \
   -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
 sql <<SQL
