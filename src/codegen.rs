@@ -19,7 +19,20 @@ use crate::typecheck::{OperandKind, Pred, Typed};
 
 /// `"name"` with embedded quotes doubled.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_ident(&mut out, name);
+    out
+}
+
+fn push_ident(out: &mut String, name: &str) {
+    out.push('"');
+    for part in name.split_inclusive('"') {
+        out.push_str(part);
+        if part.ends_with('"') {
+            out.push('"');
+        }
+    }
+    out.push('"');
 }
 
 pub fn qualified(schema: &str, name: &str) -> String {
@@ -37,8 +50,12 @@ pub fn literal(s: &str) -> String {
     }
 }
 
-fn op(sym: &str) -> String {
-    format!("OPERATOR(pg_catalog.{sym})")
+/// `OPERATOR(pg_catalog.x)`, spelled out at compile time: the generator
+/// writes one for nearly every condition.
+macro_rules! op {
+    ($sym:literal) => {
+        concat!("OPERATOR(pg_catalog.", $sym, ")")
+    };
 }
 
 /// The predicate for a WHERE clause, with `row` the (quoted) alias or table
@@ -127,7 +144,7 @@ impl Gen {
                     "EXISTS (SELECT 1 FROM {} AS {r} WHERE {r}.{} {} {}.{}",
                     qualified(&relation.table.schema, &relation.table.name),
                     ident(&relation.contact_column),
-                    op("="),
+                    op!("="),
                     self.source_row,
                     ident(&self.key),
                 );
@@ -150,10 +167,10 @@ impl Gen {
                 format!(
                     "EXISTS (SELECT 1 FROM {} AS {m} WHERE {m}.\"segment_id\" {} {} AND {m}.{} {} {}.{} OFFSET 0)",
                     qualified(&s.membership_schema, &s.membership_table),
-                    op("="),
+                    op!("="),
                     s.id,
                     ident(&s.key_column),
-                    op("="),
+                    op!("="),
                     self.source_row,
                     ident(&self.key),
                 )
@@ -162,14 +179,27 @@ impl Gen {
     }
 
     fn join(&mut self, args: &[Pred], sep: &str, row: &str) -> String {
-        let parts: Vec<String> = args.iter().map(|a| self.pred(a, row)).collect();
-        format!("({})", parts.join(sep))
+        let mut out = String::from("(");
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(&self.pred(a, row));
+        }
+        out.push(')');
+        out
     }
 
     /// SQL of an operand, in its own type.
     fn operand(&mut self, o: &Typed, row: &str) -> String {
         match &o.kind {
-            OperandKind::Column(c) => format!("{row}.{}", ident(&c.name)),
+            OperandKind::Column(c) => {
+                let mut out = String::with_capacity(row.len() + c.name.len() + 3);
+                out.push_str(row);
+                out.push('.');
+                push_ident(&mut out, &c.name);
+                out
+            }
             OperandKind::LookupColumn { lookup, column } => {
                 let l = self.alias("l");
                 format!(
@@ -177,14 +207,14 @@ impl Gen {
                     ident(&column.name),
                     qualified(&lookup.target.schema, &lookup.target.name),
                     ident(&lookup.target_key),
-                    op("="),
+                    op!("="),
                     self.source_row,
                     ident(&lookup.via_column),
                 )
             }
             OperandKind::JsonPath { base, path } => {
                 let keys: Vec<String> = path.iter().map(|k| literal(k)).collect();
-                format!("({} {} ARRAY[{}]::pg_catalog.text[])", self.operand(base, row), op("#>"), keys.join(", "))
+                format!("({} {} ARRAY[{}]::pg_catalog.text[])", self.operand(base, row), op!("#>"), keys.join(", "))
             }
             OperandKind::Aggregate { func, relation, column, filter } => {
                 let r = self.alias("r");
@@ -197,7 +227,7 @@ impl Gen {
                     "(SELECT {value} FROM {} AS {r} WHERE {r}.{} {} {}.{}",
                     qualified(&relation.table.schema, &relation.table.name),
                     ident(&relation.contact_column),
-                    op("="),
+                    op!("="),
                     self.source_row,
                     ident(&self.key),
                 );
@@ -225,7 +255,7 @@ impl Gen {
             Test::IsNull { negated } => {
                 return match (ty, negated) {
                     (Ty::Jsonb, _) => {
-                        let sql = format!("({v} IS NULL OR {v} {} 'null'::pg_catalog.jsonb)", op("="));
+                        let sql = format!("({v} IS NULL OR {v} {} 'null'::pg_catalog.jsonb)", op!("="));
                         if *negated { format!("NOT {sql}") } else { sql }
                     }
                     (_, false) => format!("{v} IS NULL"),
@@ -244,9 +274,9 @@ impl Gen {
                 let past = relative(true, duration.amount, duration.unit, date);
                 let future = relative(false, duration.amount, duration.unit, date);
                 let sql = match window {
-                    Window::Last => format!("({v} {} {past} AND {v} {} {now})", op(">="), op("<=")),
-                    Window::Next => format!("({v} {} {now} AND {v} {} {future})", op(">="), op("<=")),
-                    Window::OlderThan => format!("{v} {} {past}", op("<")),
+                    Window::Last => format!("({v} {} {past} AND {v} {} {now})", op!(">="), op!("<=")),
+                    Window::Next => format!("({v} {} {now} AND {v} {} {future})", op!(">="), op!("<=")),
+                    Window::OlderThan => format!("{v} {} {past}", op!("<")),
                 };
                 (sql, *negated)
             }
@@ -256,7 +286,7 @@ impl Gen {
             }
             Test::IsTrue => {
                 if *ty == Ty::Jsonb {
-                    (format!("{v} {} 'true'::pg_catalog.jsonb", op("=")), false)
+                    (format!("{v} {} 'true'::pg_catalog.jsonb", op!("=")), false)
                 } else {
                     (v, false)
                 }
@@ -278,22 +308,22 @@ fn negate(sql: &str, nullable: bool) -> String {
     }
 }
 
-fn cmp_op(c: Cmp) -> String {
-    op(match c {
-        Cmp::Eq => "=",
-        Cmp::Ne => "<>",
-        Cmp::Lt => "<",
-        Cmp::Le => "<=",
-        Cmp::Gt => ">",
-        Cmp::Ge => ">=",
-    })
+fn cmp_op(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Eq => op!("="),
+        Cmp::Ne => op!("<>"),
+        Cmp::Lt => op!("<"),
+        Cmp::Le => op!("<="),
+        Cmp::Gt => op!(">"),
+        Cmp::Ge => op!(">="),
+    }
 }
 
 /// `v cmp value` for an operand of type `ty`.
 fn compare(v: &str, ty: &Ty, o: &Typed, c: Cmp, value: &Value) -> String {
     if *ty == Ty::Jsonb {
         return match (c, value) {
-            (Cmp::Eq, _) => format!("{v} {} {}", op("="), json_literal(value)),
+            (Cmp::Eq, _) => format!("{v} {} {}", op!("="), json_literal(value)),
             (_, Value::Number { .. }) => format!("{} {} {}", json_as_number(v), cmp_op(c), render(value, &Ty::Numeric, None)),
             _ => format!("{} {} {}", json_as_text(v), cmp_op(c), render(value, &Ty::Text, None)),
         };
@@ -310,16 +340,16 @@ fn in_list(v: &str, ty: &Ty, o: &Typed, values: &[Value]) -> String {
             (items, format!("{}[]", sql_type(ty, column_of(o))))
         }
     };
-    format!("{v} {} ANY (ARRAY[{}]::{array_type})", op("="), items.join(", "))
+    format!("{v} {} ANY (ARRAY[{}]::{array_type})", op!("="), items.join(", "))
 }
 
 fn is_empty(v: &str, ty: &Ty) -> String {
     match ty {
-        Ty::Text => format!("({v} IS NULL OR {v} {} ''::pg_catalog.text)", op("=")),
-        Ty::Array(_) => format!("({v} IS NULL OR pg_catalog.cardinality({v}) {} 0)", op("=")),
+        Ty::Text => format!("({v} IS NULL OR {v} {} ''::pg_catalog.text)", op!("=")),
+        Ty::Array(_) => format!("({v} IS NULL OR pg_catalog.cardinality({v}) {} 0)", op!("=")),
         Ty::Jsonb => format!(
             "({v} IS NULL OR {v} {} ANY (ARRAY['null', '\"\"', '[]', '{{}}']::pg_catalog.jsonb[]))",
-            op("=")
+            op!("=")
         ),
         _ => format!("{v} IS NULL"),
     }
@@ -339,14 +369,14 @@ fn text_test(v: &str, o: &Typed, text_op: TextOp, value: &Value) -> String {
     match (&o.ty, text_op) {
         (Ty::Array(_), TextOp::Contains) => {
             let elem = render(value, element(&o.ty), None);
-            format!("{v} {} ARRAY[{elem}]::{}", op("@>"), sql_type(&o.ty, column_of(o)))
+            format!("{v} {} ARRAY[{elem}]::{}", op!("@>"), sql_type(&o.ty, column_of(o)))
         }
         (Ty::Jsonb, TextOp::Contains) => {
-            let array = format!("{v} {} {}", op("@>"), json_array(std::slice::from_ref(value)));
+            let array = format!("{v} {} {}", op!("@>"), json_array(std::slice::from_ref(value)));
             match value {
                 Value::String { .. } => {
                     let pattern = literal(&like_pattern(text, true, true));
-                    format!("({array} OR {} {} {pattern})", json_as_text(v), op("~~*"))
+                    format!("({array} OR {} {} {pattern})", json_as_text(v), op!("~~*"))
                 }
                 _ => array,
             }
@@ -358,14 +388,14 @@ fn text_test(v: &str, o: &Typed, text_op: TextOp, value: &Value) -> String {
                 _ => format!("({v})::pg_catalog.text"),
             };
             let (operator, pattern) = match text_op {
-                TextOp::Contains => ("~~*", like_pattern(text, true, true)),
-                TextOp::StartsWith => ("~~*", like_pattern(text, false, true)),
-                TextOp::EndsWith => ("~~*", like_pattern(text, true, false)),
-                TextOp::Like => ("~~", text.to_string()),
-                TextOp::Ilike => ("~~*", text.to_string()),
-                TextOp::Matches => ("~", text.to_string()),
+                TextOp::Contains => (op!("~~*"), like_pattern(text, true, true)),
+                TextOp::StartsWith => (op!("~~*"), like_pattern(text, false, true)),
+                TextOp::EndsWith => (op!("~~*"), like_pattern(text, true, false)),
+                TextOp::Like => (op!("~~"), text.to_string()),
+                TextOp::Ilike => (op!("~~*"), text.to_string()),
+                TextOp::Matches => (op!("~"), text.to_string()),
             };
-            format!("{subject} {} {}", op(operator), literal(&pattern))
+            format!("{subject} {operator} {}", literal(&pattern))
         }
     }
 }
@@ -373,17 +403,17 @@ fn text_test(v: &str, o: &Typed, text_op: TextOp, value: &Value) -> String {
 fn contains_set(v: &str, o: &Typed, q: Quantifier, values: &[Value]) -> String {
     if o.ty == Ty::Jsonb {
         return match q {
-            Quantifier::All => format!("{v} {} {}", op("@>"), json_array(values)),
+            Quantifier::All => format!("{v} {} {}", op!("@>"), json_array(values)),
             Quantifier::Any => {
                 let parts: Vec<String> =
-                    values.iter().map(|x| format!("{v} {} {}", op("@>"), json_array(std::slice::from_ref(x)))).collect();
+                    values.iter().map(|x| format!("{v} {} {}", op!("@>"), json_array(std::slice::from_ref(x)))).collect();
                 format!("({})", parts.join(" OR "))
             }
         };
     }
     let items: Vec<String> = values.iter().map(|x| render(x, element(&o.ty), None)).collect();
-    let operator = if q == Quantifier::All { "@>" } else { "&&" };
-    format!("{v} {} ARRAY[{}]::{}", op(operator), items.join(", "), sql_type(&o.ty, column_of(o)))
+    let operator = if q == Quantifier::All { op!("@>") } else { op!("&&") };
+    format!("{v} {operator} ARRAY[{}]::{}", items.join(", "), sql_type(&o.ty, column_of(o)))
 }
 
 fn element(ty: &Ty) -> &Ty {
@@ -447,11 +477,11 @@ fn instant_at(i: Instant, date: bool, now: &str) -> String {
     match (i, date) {
         (Instant::Now, false) => now.into(),
         (Instant::Today, false) => today_tz,
-        (Instant::Yesterday, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("-")),
-        (Instant::Tomorrow, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op("+")),
+        (Instant::Yesterday, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op!("-")),
+        (Instant::Tomorrow, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op!("+")),
         (Instant::Now | Instant::Today, true) => format!("({now})::pg_catalog.date"),
-        (Instant::Yesterday, true) => format!("(({now})::pg_catalog.date {} 1)", op("-")),
-        (Instant::Tomorrow, true) => format!("(({now})::pg_catalog.date {} 1)", op("+")),
+        (Instant::Yesterday, true) => format!("(({now})::pg_catalog.date {} 1)", op!("-")),
+        (Instant::Tomorrow, true) => format!("(({now})::pg_catalog.date {} 1)", op!("+")),
     }
 }
 
@@ -463,7 +493,7 @@ fn instant(i: Instant, date: bool) -> String {
 fn relative_at(past: bool, amount: u32, unit: Unit, date: bool, now: &str) -> String {
     let plural = if amount == 1 { "" } else { "s" };
     let interval = format!("'{amount} {}{plural}'::pg_catalog.interval", unit.word());
-    let sql = format!("({now} {} {interval})", op(if past { "-" } else { "+" }));
+    let sql = format!("({now} {} {interval})", if past { op!("-") } else { op!("+") });
     if date {
         format!("({sql})::pg_catalog.date")
     } else {
@@ -540,7 +570,7 @@ fn band(column: &str, ty: &Ty, bounds: &[Boundary], since: &str) -> String {
     let date = *ty == Ty::Date;
     let ranges: Vec<String> = bounds
         .iter()
-        .map(|b| format!("({column} {} {} AND {column} {} {})", op(">="), b.at(date, since), op("<="), b.at(date, NOW)))
+        .map(|b| format!("({column} {} {} AND {column} {} {})", op!(">="), b.at(date, since), op!("<="), b.at(date, NOW)))
         .collect();
     format!("({})", ranges.join(" OR "))
 }
@@ -593,7 +623,7 @@ fn collect_bands(
                     ident(key),
                     qualified(&lookup.target.schema, &lookup.target.name),
                     ident(&lookup.target_key),
-                    op("="),
+                    op!("="),
                     ident(&lookup.via_column),
                     band(&format!("l.{}", ident(&column.name)), &column.ty, &bounds, since)
                 )),
@@ -607,15 +637,15 @@ fn collect_bands(
 
 /// A jsonb value as numeric, NULL when it is not a JSON number.
 fn json_as_number(v: &str) -> String {
-    format!("(CASE WHEN pg_catalog.jsonb_typeof({v}) {} 'number' THEN ({v})::pg_catalog.numeric END)", op("="))
+    format!("(CASE WHEN pg_catalog.jsonb_typeof({v}) {} 'number' THEN ({v})::pg_catalog.numeric END)", op!("="))
 }
 
 /// A jsonb value as text, NULL when it is not a JSON string.
 fn json_as_text(v: &str) -> String {
     format!(
         "(CASE WHEN pg_catalog.jsonb_typeof({v}) {} 'string' THEN {v} {} '{{}}'::pg_catalog.text[] END)",
-        op("="),
-        op("#>>")
+        op!("="),
+        op!("#>>")
     )
 }
 

@@ -165,6 +165,25 @@ fn quoted(i: &str, q: char) -> Option<(String, &str)> {
     None
 }
 
+/// A date, timestamp, relative time or number; the first character decides
+/// whether any of them is worth trying.
+fn numeric(rest: &str) -> Option<(Tok, &str)> {
+    if !rest.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') {
+        return None;
+    }
+    if let Ok((after, d)) = date(rest) {
+        return Some(match time_part(after) {
+            Ok((after2, t)) => (Tok::Timestamp(format!("{d}{t}")), after2),
+            Err(_) => (Tok::Date(d.to_string()), after),
+        });
+    }
+    if let Ok((after, (sign, amount, unit))) = relative(rest) {
+        let tok = Tok::Relative { past: sign == '-', amount: amount.to_string(), unit: unit.to_ascii_lowercase() };
+        return Some((tok, after));
+    }
+    number(rest).ok().map(|(after, n)| (Tok::Number(n.to_string()), after))
+}
+
 /// Splits `src` into tokens, ending with `Tok::Eof`.
 pub fn lex(src: &str) -> Result<Vec<Token>, Problem> {
     let mut tokens = Vec::new();
@@ -186,15 +205,8 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Problem> {
             } else {
                 (Tok::QuotedIdent(text), after)
             }
-        } else if let Ok((after, d)) = date(rest) {
-            match time_part(after) {
-                Ok((after2, t)) => (Tok::Timestamp(format!("{d}{t}")), after2),
-                Err(_) => (Tok::Date(d.to_string()), after),
-            }
-        } else if let Ok((after, (sign, amount, unit))) = relative(rest) {
-            (Tok::Relative { past: sign == '-', amount: amount.to_string(), unit: unit.to_ascii_lowercase() }, after)
-        } else if let Ok((after, n)) = number(rest) {
-            (Tok::Number(n.to_string()), after)
+        } else if let Some((tok, after)) = numeric(rest) {
+            (tok, after)
         } else if let Ok((after, w)) = word(rest) {
             // Like PostgreSQL, unquoted identifiers fold ASCII letters only.
             (Tok::Word(w.to_ascii_lowercase()), after)

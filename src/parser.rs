@@ -287,7 +287,16 @@ impl<'s> Parser<'s> {
 
     fn condition<'a>(&self, i: Toks<'a>) -> PResult<'a, Expr> {
         let start = i;
-        let (i, e) = alt((|i| self.in_segment(i), |i| self.exists(i), |i| self.operand_condition(i)))(i).map_err(
+        // The first word decides the construct (IN, ANY and NO are reserved),
+        // so no alternative is tried only to fail.
+        let parsed = if i[0].is_kw("in") {
+            self.in_segment(i)
+        } else if i[0].is_kw("any") || i[0].is_kw("no") {
+            self.exists(i)
+        } else {
+            self.operand_condition(i)
+        };
+        let (i, e) = parsed.map_err(
             |e| match e {
                 NomErr::Error(mut pe) if pe.pos == start[0].span.start => {
                     pe.expected = vec!["a condition (such as country = 'DE')"];
@@ -343,7 +352,11 @@ impl<'s> Parser<'s> {
     }
 
     fn operand<'a>(&self, i: Toks<'a>) -> PResult<'a, Operand> {
-        alt((|i| self.aggregate(i), |i| self.field(i)))(i)
+        if agg_func(&i[0]).is_some() {
+            alt((|i| self.aggregate(i), |i| self.field(i)))(i)
+        } else {
+            self.field(i)
+        }
     }
 
     fn field<'a>(&self, i: Toks<'a>) -> PResult<'a, Operand> {
@@ -360,16 +373,8 @@ impl<'s> Parser<'s> {
 
     fn aggregate<'a>(&self, i: Toks<'a>) -> PResult<'a, Operand> {
         let start = i;
-        let func = match &i[0].tok {
-            Tok::Word(w) => match w.as_str() {
-                "count" => AggFunc::Count,
-                "sum" => AggFunc::Sum,
-                "min" => AggFunc::Min,
-                "max" => AggFunc::Max,
-                "avg" => AggFunc::Avg,
-                _ => return fail(i, "an operand"),
-            },
-            _ => return fail(i, "an operand"),
+        let Some(func) = agg_func(&i[0]) else {
+            return fail(i, "an operand");
         };
         // `count > 1` is a column named count, which must be quoted: fail
         // softly here so the message is about the keyword.
@@ -578,6 +583,21 @@ impl<'s> Parser<'s> {
             }));
         };
         Ok((&i[2..], Duration { span: i[0].span.to(i[1].span), amount, unit }))
+    }
+}
+
+/// The aggregate a bare word names, if any.
+fn agg_func(t: &Token) -> Option<AggFunc> {
+    match &t.tok {
+        Tok::Word(w) => match w.as_str() {
+            "count" => Some(AggFunc::Count),
+            "sum" => Some(AggFunc::Sum),
+            "min" => Some(AggFunc::Min),
+            "max" => Some(AggFunc::Max),
+            "avg" => Some(AggFunc::Avg),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

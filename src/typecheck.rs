@@ -14,8 +14,8 @@ pub enum Pred {
     Or(Vec<Pred>),
     Not(Box<Pred>),
     Test { operand: Typed, test: Test },
-    Exists { negated: bool, relation: Relation, filter: Option<Box<Pred>> },
-    InSegment(SegmentRef),
+    Exists { negated: bool, relation: Box<Relation>, filter: Option<Box<Pred>> },
+    InSegment(Box<SegmentRef>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,10 +31,10 @@ pub enum OperandKind {
     /// A column of the row in scope: the source row, or the related row
     /// inside a relation filter.
     Column(Column),
-    LookupColumn { lookup: Lookup, column: Column },
+    LookupColumn { lookup: Box<Lookup>, column: Column },
     /// `base #> path`; `base` is a jsonb column or lookup column.
     JsonPath { base: Box<Typed>, path: Vec<String> },
-    Aggregate { func: AggFunc, relation: Relation, column: Option<Column>, filter: Option<Box<Pred>> },
+    Aggregate { func: AggFunc, relation: Box<Relation>, column: Option<Column>, filter: Option<Box<Pred>> },
 }
 
 /// A checked definition and the warnings found on the way.
@@ -80,8 +80,15 @@ impl<'c> Checker<'c> {
     /// Checks every child even after an error, so that `check()` reports all
     /// problems at once.
     fn all(&mut self, args: &[Expr], scope: &Scope<'c>) -> Option<Vec<Pred>> {
-        let checked: Vec<Option<Pred>> = args.iter().map(|a| self.expr(a, scope)).collect();
-        checked.into_iter().collect()
+        let mut checked = Vec::with_capacity(args.len());
+        let mut all_ok = true;
+        for a in args {
+            match self.expr(a, scope) {
+                Some(p) => checked.push(p),
+                None => all_ok = false,
+            }
+        }
+        all_ok.then_some(checked)
     }
 
     fn expr(&mut self, e: &Expr, scope: &Scope<'c>) -> Option<Pred> {
@@ -100,7 +107,7 @@ impl<'c> Checker<'c> {
             Expr::Exists { negated, relation, filter, .. } => {
                 let rel = self.relation(&relation.name, relation.span, scope)?;
                 let filter = self.filter(filter.as_deref(), rel)?;
-                Some(Pred::Exists { negated: *negated, relation: rel.clone(), filter })
+                Some(Pred::Exists { negated: *negated, relation: Box::new(rel.clone()), filter })
             }
             Expr::InSegment { segment, span } => {
                 if let Scope::Related(r) = scope {
@@ -108,7 +115,7 @@ impl<'c> Checker<'c> {
                     return self.err(ErrorKind::Syntax, *span, msg);
                 }
                 match self.catalog.segment(segment) {
-                    Some(s) => Some(Pred::InSegment(s.clone())),
+                    Some(s) => Some(Pred::InSegment(Box::new(s.clone()))),
                     None => {
                         let names: Vec<&str> = self.catalog.segments.iter().map(|s| s.name.as_str()).collect();
                         let mut p = Problem::error(
@@ -204,7 +211,7 @@ impl<'c> Checker<'c> {
                     (_, None) => unreachable!("the parser requires a column for SUM/MIN/MAX/AVG"),
                 };
                 Some(Typed {
-                    kind: OperandKind::Aggregate { func: *func, relation: rel.clone(), column, filter },
+                    kind: OperandKind::Aggregate { func: *func, relation: Box::new(rel.clone()), column, filter },
                     ty,
                     nullable: *func != AggFunc::Count,
                 })
@@ -231,7 +238,7 @@ impl<'c> Checker<'c> {
             (Typed { kind: OperandKind::Column(c.clone()), ty: c.ty.clone(), nullable: !c.not_null }, &path[1..])
         } else if let (Scope::Source, Some(l), true) = (scope, self.catalog.lookup(&first.name), path.len() > 1) {
             let c = self.column_of(&l.target, &path[1].name, path[1].span, &format!("lookup {}", l.name))?;
-            let kind = OperandKind::LookupColumn { lookup: l.clone(), column: c.clone() };
+            let kind = OperandKind::LookupColumn { lookup: Box::new(l.clone()), column: c.clone() };
             // No matching row (NULL via column) gives NULL, whatever the column.
             (Typed { kind, ty: c.ty.clone(), nullable: true }, &path[2..])
         } else {
