@@ -138,6 +138,8 @@ pub enum AggFunc {
 }
 
 impl AggFunc {
+    pub const ALL: [AggFunc; 5] = [AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max, AggFunc::Avg];
+
     pub fn keyword(self) -> &'static str {
         match self {
             AggFunc::Count => "COUNT",

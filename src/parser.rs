@@ -589,14 +589,7 @@ impl<'s> Parser<'s> {
 /// The aggregate a bare word names, if any.
 fn agg_func(t: &Token) -> Option<AggFunc> {
     match &t.tok {
-        Tok::Word(w) => match w.as_str() {
-            "count" => Some(AggFunc::Count),
-            "sum" => Some(AggFunc::Sum),
-            "min" => Some(AggFunc::Min),
-            "max" => Some(AggFunc::Max),
-            "avg" => Some(AggFunc::Avg),
-            _ => None,
-        },
+        Tok::Word(w) => AggFunc::ALL.into_iter().find(|f| f.keyword().eq_ignore_ascii_case(w)),
         _ => None,
     }
 }

@@ -81,7 +81,7 @@ fn test(r: &mut Rng) -> Test {
 fn operand(r: &mut Rng, depth: usize) -> Operand {
     let span = Span::default();
     if r.chance(20) {
-        let funcs = [AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max, AggFunc::Avg];
+        let funcs = AggFunc::ALL;
         let func = *r.pick(&funcs);
         let column = (func != AggFunc::Count).then(|| name(r));
         let filter = (r.chance(40) && depth < 4).then(|| Box::new(expr(r, depth + 1)));
