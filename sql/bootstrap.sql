@@ -57,9 +57,11 @@ CREATE TABLE segments.dependency (
 );
 CREATE INDEX dependency_depends_on ON segments.dependency (depends_on);
 
--- Member counts as append-only deltas: writers never update a shared counter
--- row, so writers on different contacts never wait for each other. Deltas are
--- folded with SKIP LOCKED, which never waits either. Every statement that
+-- Member counts as deltas: writers never update a shared counter row, so
+-- writers on different contacts never wait for each other. A row trigger adds
+-- to its backend's own row of the segment (updated without waiting, or a new
+-- row appended); statements append a row. Deltas are folded with SKIP LOCKED,
+-- which never waits either. Every statement that
 -- writes a membership table inserts its delta in the same statement. No
 -- foreign key, like the membership tables (its check would cost every write
 -- a query): drop_segment deletes a segment's deltas itself.

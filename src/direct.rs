@@ -130,7 +130,15 @@ pub fn apply_flips(
     })
 }
 
-/// Appends count deltas (segment, delta).
+/// Adds count deltas (segment, delta) to this backend's own delta row of
+/// each segment, updated in place (a HOT update: no index entry, nothing to
+/// fold later); a new row where it has none. Only this backend writes its
+/// rows, so no writer waits for another: a row it cannot update at once
+/// (folded or being folded by another transaction, or held by a transaction
+/// it prepared) is left alone and a new one appended, as before this row
+/// existed. Appending a row per segment and transaction, the way bulk
+/// statements count, cost a 100-segment single-row UPDATE ~10% of its tps in
+/// inserts and their folds.
 ///
 /// # Safety
 /// Inside `as_statement`.
@@ -139,13 +147,51 @@ unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
         return;
     }
     unsafe {
-        let table = Table::open(count_delta(), false);
+        let relid = count_delta();
+        let table = Table::open(relid, false);
         let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
         for &(id, delta) in counts {
-            table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(delta))], estate);
+            let added = own_count_row(relid, id).is_some_and(|tid| table.add_to(tid, (segment_att, id), delta_att, delta, estate));
+            if !added {
+                table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(delta))], estate);
+                remember_count_row(relid, id, (*table.slot).tts_tid);
+            }
         }
         table.close();
     }
+}
+
+thread_local! {
+    /// Where the latest version of this backend's own delta row of each
+    /// segment is, with the oid of the count table they are rows of. A
+    /// position is only a hint: `Table::add_to` checks that it holds a
+    /// visible row of the segment before updating it.
+    static OWN_COUNTS: std::cell::RefCell<(pg_sys::Oid, HashMap<i64, pg_sys::ItemPointerData>)> =
+        std::cell::RefCell::new((pg_sys::Oid::INVALID, HashMap::new()));
+}
+
+fn own_count_row(relid: pg_sys::Oid, segment: i64) -> Option<pg_sys::ItemPointerData> {
+    OWN_COUNTS.with(|o| {
+        let o = o.borrow();
+        if o.0 == relid { o.1.get(&segment).copied() } else { None }
+    })
+}
+
+fn remember_count_row(relid: pg_sys::Oid, segment: i64, tid: pg_sys::ItemPointerData) {
+    OWN_COUNTS.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.0 != relid {
+            *o = (relid, HashMap::new());
+        }
+        o.1.insert(segment, tid);
+    });
+}
+
+/// Forgets this backend's delta rows: after an abort the versions it wrote
+/// are dead, and after PREPARE TRANSACTION they belong to the prepared
+/// transaction, which holds them until it ends.
+pub fn forget_count_rows() {
+    OWN_COUNTS.with(|o| o.borrow_mut().1.clear());
 }
 
 /// Folds a segment's count deltas into one row. Rows another transaction
@@ -399,15 +445,25 @@ unsafe fn find(
     }
 }
 
+/// The attribute number of column `name` in rows described by `desc`, if
+/// they have that column. Compared in place: the write path looks up five
+/// columns per statement, and a C string for each cost more than the search.
+pub fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<i16> {
+    // SAFETY: reads the descriptor of an open relation; names are
+    // NUL-terminated.
+    unsafe {
+        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let n = attrs.iter().position(|a| {
+            !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+        })?;
+        Some(n as i16 + 1)
+    }
+}
+
 /// The attribute number of column `name` in rows described by `desc`.
 fn attnum(desc: pg_sys::TupleDesc, name: &str) -> i16 {
-    let column = CString::new(name).expect("no NUL in names");
-    // SAFETY: reads the descriptor of an open relation.
-    let n = unsafe { pg_sys::SPI_fnumber(desc, column.as_ptr()) };
-    if n <= 0 {
-        fail(PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, format!("column \"{name}\" is missing"));
-    }
-    n as i16
+    find_column(desc, name)
+        .unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, format!("column \"{name}\" is missing")))
 }
 
 /// A table opened for writing, with its indexes, as the executor opens a
@@ -479,6 +535,77 @@ impl Table {
                 std::ptr::null_mut(),
             );
             pg_sys::list_free(recheck);
+        }
+    }
+
+    /// Adds `delta` to the column `delta_att` of the row at `tid` if that is
+    /// a row of `segment` (attribute, id) this statement sees and can update
+    /// without waiting; returns whether it did. The row keeps its page when
+    /// there is room (HOT): no index entry is written.
+    unsafe fn add_to(
+        &self,
+        mut tid: pg_sys::ItemPointerData,
+        segment: (i16, i64),
+        delta_att: i16,
+        delta: i64,
+        estate: *mut pg_sys::EState,
+    ) -> bool {
+        unsafe {
+            let am = (*self.rel).rd_tableam;
+            let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
+            let update = (*am).tuple_update.expect("a table access method updates rows");
+            let snapshot = (*estate).es_snapshot;
+            if !pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| fetch(self.rel, &mut tid, snapshot, self.found)) {
+                return false;
+            }
+            let found = self.found;
+            pg_sys::slot_getsomeattrs_int(found, segment.0.max(delta_att) as i32);
+            let value = |att: i16| {
+                let i = att as usize - 1;
+                (!*(*found).tts_isnull.add(i)).then(|| (*(*found).tts_values.add(i)).value() as i64)
+            };
+            let (Some(owner), Some(sum)) = (value(segment.0), value(delta_att)) else { return false };
+            if owner != segment.1 {
+                return false;
+            }
+            self.store(&[(segment.0, pg_sys::Datum::from(segment.1)), (delta_att, pg_sys::Datum::from(sum + delta))]);
+            let mut tmfd = pg_sys::TM_FailureData::default();
+            let mut lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
+            let mut update_indexes = false;
+            let result = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                update(
+                    self.rel,
+                    &mut tid,
+                    self.slot,
+                    (*estate).es_output_cid,
+                    snapshot,
+                    std::ptr::null_mut(),
+                    false,
+                    &mut tmfd,
+                    &mut lockmode,
+                    &mut update_indexes,
+                )
+            });
+            if result != pg_sys::TM_Result::TM_Ok {
+                return false;
+            }
+            if update_indexes {
+                // The row moved to another page. Not flagged as an UPDATE
+                // (that hint reads the updated columns from a range table
+                // this executor state does not have).
+                let recheck = pg_sys::ExecInsertIndexTuples(
+                    self.info,
+                    self.slot,
+                    estate,
+                    false,
+                    false,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
+                pg_sys::list_free(recheck);
+            }
+            remember_count_row((*self.rel).rd_id, segment.1, (*self.slot).tts_tid);
+            true
         }
     }
 

@@ -426,11 +426,12 @@ pub fn apply(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<Str
 /// `summary`. Returns how many memberships changed.
 fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<String>) -> i64 {
     let mut changed = 0;
-    for t in targets {
-        let d = deltas.get(&t.id).copied().unwrap_or_default();
-        if d.entered == 0 && d.left == 0 {
-            continue;
-        }
+    // Few of many segments change at a time: their ids, sorted, are cheaper
+    // to search than the map is to hash once per target.
+    let mut ids: Vec<i64> = deltas.iter().filter(|(_, d)| d.entered != 0 || d.left != 0).map(|(&id, _)| id).collect();
+    ids.sort_unstable();
+    for t in targets.iter().filter(|t| ids.binary_search(&t.id).is_ok()) {
+        let d = deltas[&t.id];
         changed += d.entered + d.left;
         fold_sometimes(t.id);
         if t.track_changes && t.shared {
@@ -641,12 +642,17 @@ unsafe extern "C-unwind" fn on_subxact(
 ) {
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
         UPDATED.with(|u| u.borrow_mut().values_mut().for_each(|v| v.retain(|p| p.subxact < subxact)));
+        crate::direct::forget_count_rows();
     }
 }
 
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT {
+    let abort = event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT;
+    if abort {
         UPDATED.with(|u| u.borrow_mut().clear());
+    }
+    if abort || event == pg_sys::XactEvent::XACT_EVENT_PREPARE {
+        crate::direct::forget_count_rows();
     }
 }
 
@@ -964,11 +970,10 @@ thread_local! {
     static UPDATED: RefCell<HashMap<pg_sys::Oid, Vec<Pending>>> = RefCell::new(HashMap::new());
 }
 
-/// The attribute number of column `name` in rows described by `desc`.
+/// The attribute number of column `name` in rows described by `desc`
+/// (0: none).
 fn attnum(desc: pg_sys::TupleDesc, name: &str) -> i32 {
-    let column = std::ffi::CString::new(name).expect("no NUL in names");
-    // SAFETY: reads the descriptor of an open relation.
-    unsafe { pg_sys::SPI_fnumber(desc, column.as_ptr()) }
+    crate::direct::find_column(desc, name).map_or(0, i32::from)
 }
 
 /// Attribute `n` of `tuple`, as text (None: NULL).
