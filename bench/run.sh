@@ -106,7 +106,7 @@ write_out() {
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s (workload 2: ${T2}s), ${BENCH_REPS:-3} repetitions"
   echo "(workload 2: ${BENCH_REPS:-5}, the lowest and highest tps in brackets) with the variants interleaved, their order rotated"
-  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 and every round of workload 7 starts after a VACUUM;"
+  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 starts after its variants' contact tables are rewritten (VACUUM FULL) and a VACUUM, every round of workload 7 after a VACUUM;"
   echo "workloads 4 and 5 compare with a freshly written copy of the membership table, which is rewritten (VACUUM FULL) first. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
@@ -319,12 +319,17 @@ for S in $COUNTS; do
   for col in used unused; do
     for c in 1 2; do
       [ -n "$w2" ] || continue
+      runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
+      # Every timed variant's contact table rewritten first: the cells
+      # before updated each a different number of rows (their tps differ),
+      # which left their pages with different free space, and so different
+      # shares of HOT updates in this cell.
+      sql -c "VACUUM FULL $(printf 'c_%s, ' $runs | sed 's/, $//')"
       # The dead rows of the cell before (pg_segments' membership and count
       # deltas among them) vacuumed now, as pgbench vacuums its tables before
       # a run.
       sql -c "VACUUM"
       declare -A tp=()
-      runs="$w2"; [ "$S" = 10 ] && [ "$c" = 1 ] && runs="$w2 mview"
       for rep in $W2_REPS; do
         for v in $(rotate "$rep" $runs); do tp[$v]="${tp[$v]:-} $(tps "$c" "/tmp/bench_w2_${v}_$col.sql" "$T2")"; done
       done
