@@ -67,7 +67,7 @@ fn as_statement<R>(work: impl FnOnce(*mut pg_sys::EState) -> R) -> R {
 }
 
 /// Applies `flips` to the membership table `membership` (key column `key`)
-/// and appends the count deltas.
+/// and adds the count deltas (`add_counts`).
 /// Returns how many members entered and left each segment, and which flips
 /// took effect (for the change log).
 pub fn apply_flips(
@@ -223,8 +223,9 @@ pub fn fold_count(id: i64) {
             }
             pg_sys::index_endscan(scan);
             if seen.len() > 1 {
-                // Deltas are never updated: a row this cannot delete at once
-                // is being (or was) folded by another transaction.
+                // A row this cannot delete at once is being (or was) folded
+                // by another transaction, or added to by the backend whose
+                // own row it is (the newer version holds the sum).
                 let taken: Vec<i64> = seen
                     .into_iter()
                     .filter_map(|(mut tid, delta)| {
