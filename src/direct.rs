@@ -526,6 +526,16 @@ impl Table {
         unsafe {
             self.store(columns);
             pg_sys::simple_table_tuple_insert(self.rel, self.slot);
+            self.index_row(estate);
+        }
+    }
+
+    /// Adds the index entries of the row just written from the write slot,
+    /// without unique checks to wait on. Not flagged as an UPDATE's (that
+    /// hint reads the updated columns from a range table this executor
+    /// state does not have).
+    unsafe fn index_row(&self, estate: *mut pg_sys::EState) {
+        unsafe {
             let recheck = pg_sys::ExecInsertIndexTuples(
                 self.info,
                 self.slot,
@@ -591,19 +601,8 @@ impl Table {
                 return false;
             }
             if update_indexes {
-                // The row moved to another page. Not flagged as an UPDATE
-                // (that hint reads the updated columns from a range table
-                // this executor state does not have).
-                let recheck = pg_sys::ExecInsertIndexTuples(
-                    self.info,
-                    self.slot,
-                    estate,
-                    false,
-                    false,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                );
-                pg_sys::list_free(recheck);
+                // The row moved to another page.
+                self.index_row(estate);
             }
             remember_count_row((*self.rel).rd_id, segment.1, (*self.slot).tts_tid);
             true
