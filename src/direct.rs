@@ -576,10 +576,8 @@ impl Table {
                 (!*(*found).tts_isnull.add(i)).then(|| (*(*found).tts_values.add(i)).value() as i64)
             };
             let (Some(owner), Some(sum)) = (value(segment.0), value(delta_att)) else { return false };
-            if owner != segment.1 {
-                return false;
-            }
-            self.store(&[(segment.0, pg_sys::Datum::from(segment.1)), (delta_att, pg_sys::Datum::from(sum + delta))]);
+            let Some(total) = sum.checked_add(delta).filter(|_| owner == segment.1) else { return false };
+            self.store(&[(segment.0, pg_sys::Datum::from(segment.1)), (delta_att, pg_sys::Datum::from(total))]);
             let mut tmfd = pg_sys::TM_FailureData::default();
             let mut lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
             let mut update_indexes = false;
