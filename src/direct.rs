@@ -147,15 +147,15 @@ unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
         return;
     }
     unsafe {
-        let relid = count_delta();
-        let table = Table::open(relid, false);
+        let table = Table::open(count_delta(), false);
         let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
         for &(id, delta) in counts {
-            let added = own_count_row(relid, id).is_some_and(|tid| table.add_to(tid, (segment_att, id), delta_att, delta, estate));
-            if !added {
+            let updated = own_count_row(id).and_then(|tid| table.add_to(tid, (segment_att, id), delta_att, delta, estate));
+            let tid = updated.unwrap_or_else(|| {
                 table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(delta))], estate);
-                remember_count_row(relid, id, (*table.slot).tts_tid);
-            }
+                (*table.slot).tts_tid
+            });
+            OWN_COUNTS.with(|o| o.borrow_mut().insert(id, tid));
         }
         table.close();
     }
@@ -163,35 +163,23 @@ unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
 
 thread_local! {
     /// Where the latest version of this backend's own delta row of each
-    /// segment is, with the oid of the count table they are rows of. A
-    /// position is only a hint: `Table::add_to` checks that it holds a
-    /// visible row of the segment before updating it.
-    static OWN_COUNTS: std::cell::RefCell<(pg_sys::Oid, HashMap<i64, pg_sys::ItemPointerData>)> =
-        std::cell::RefCell::new((pg_sys::Oid::INVALID, HashMap::new()));
+    /// segment is, in the count table `count_delta` returns (forgotten with
+    /// it). A position is only a hint: `Table::add_to` checks that it holds
+    /// a visible row of the segment before updating it.
+    static OWN_COUNTS: std::cell::RefCell<HashMap<i64, pg_sys::ItemPointerData>> =
+        std::cell::RefCell::new(HashMap::new());
 }
 
-fn own_count_row(relid: pg_sys::Oid, segment: i64) -> Option<pg_sys::ItemPointerData> {
-    OWN_COUNTS.with(|o| {
-        let o = o.borrow();
-        if o.0 == relid { o.1.get(&segment).copied() } else { None }
-    })
-}
-
-fn remember_count_row(relid: pg_sys::Oid, segment: i64, tid: pg_sys::ItemPointerData) {
-    OWN_COUNTS.with(|o| {
-        let mut o = o.borrow_mut();
-        if o.0 != relid {
-            *o = (relid, HashMap::new());
-        }
-        o.1.insert(segment, tid);
-    });
+fn own_count_row(segment: i64) -> Option<pg_sys::ItemPointerData> {
+    OWN_COUNTS.with(|o| o.borrow().get(&segment).copied())
 }
 
 /// Forgets this backend's delta rows: after an abort the versions it wrote
-/// are dead, and after PREPARE TRANSACTION they belong to the prepared
-/// transaction, which holds them until it ends.
+/// are dead, after PREPARE TRANSACTION they belong to the prepared
+/// transaction, which holds them until it ends, and a new count table
+/// (the extension created again) has none of them.
 pub fn forget_count_rows() {
-    OWN_COUNTS.with(|o| o.borrow_mut().1.clear());
+    OWN_COUNTS.with(|o| o.borrow_mut().clear());
 }
 
 /// Folds a segment's count deltas into one row. Rows another transaction
@@ -262,6 +250,7 @@ fn count_delta() -> pg_sys::Oid {
         pg_sys::get_relname_relid(c"count_delta".as_ptr(), pg_sys::get_namespace_oid(c"segments".as_ptr(), false))
     };
     COUNT_DELTA.with(|c| c.set((catalog, oid)));
+    forget_count_rows();
     oid
 }
 
@@ -551,8 +540,8 @@ impl Table {
 
     /// Adds `delta` to the column `delta_att` of the row at `tid` if that is
     /// a row of `segment` (attribute, id) this statement sees and can update
-    /// without waiting; returns whether it did. The row keeps its page when
-    /// there is room (HOT): no index entry is written.
+    /// without waiting; returns where the new version is, if it did. The row
+    /// keeps its page when there is room (HOT): no index entry is written.
     unsafe fn add_to(
         &self,
         mut tid: pg_sys::ItemPointerData,
@@ -560,14 +549,14 @@ impl Table {
         delta_att: i16,
         delta: i64,
         estate: *mut pg_sys::EState,
-    ) -> bool {
+    ) -> Option<pg_sys::ItemPointerData> {
         unsafe {
             let am = (*self.rel).rd_tableam;
             let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
             let update = (*am).tuple_update.expect("a table access method updates rows");
             let snapshot = (*estate).es_snapshot;
             if !pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| fetch(self.rel, &mut tid, snapshot, self.found)) {
-                return false;
+                return None;
             }
             let found = self.found;
             pg_sys::slot_getsomeattrs_int(found, segment.0.max(delta_att) as i32);
@@ -575,8 +564,8 @@ impl Table {
                 let i = att as usize - 1;
                 (!*(*found).tts_isnull.add(i)).then(|| (*(*found).tts_values.add(i)).value() as i64)
             };
-            let (Some(owner), Some(sum)) = (value(segment.0), value(delta_att)) else { return false };
-            let Some(total) = sum.checked_add(delta).filter(|_| owner == segment.1) else { return false };
+            let (Some(owner), Some(sum)) = (value(segment.0), value(delta_att)) else { return None };
+            let total = sum.checked_add(delta).filter(|_| owner == segment.1)?;
             self.store(&[(segment.0, pg_sys::Datum::from(segment.1)), (delta_att, pg_sys::Datum::from(total))]);
             let mut tmfd = pg_sys::TM_FailureData::default();
             let mut lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
@@ -596,14 +585,13 @@ impl Table {
                 )
             });
             if result != pg_sys::TM_Result::TM_Ok {
-                return false;
+                return None;
             }
             if update_indexes {
                 // The row moved to another page.
                 self.index_row(estate);
             }
-            remember_count_row((*self.rel).rd_id, segment.1, (*self.slot).tts_tid);
-            true
+            Some((*self.slot).tts_tid)
         }
     }
 
