@@ -267,7 +267,13 @@ fn row_filters_agree_with_sql() {
           (4, 0, 12, 9223372036854775807, repeat('x', 10000), 'x', NULL, -1, repeat('y', 4999)),
           (5, 32767, 5, -9223372036854775808, 'de', 'de', true, 100, ''),
           (6, 3, 2147483647, 1, '', '', false, NULL, repeat('z', 3000)),
-          (7, -32768, -2147483648, 2, 'x', 'DE ', true, 0, 'a')",
+          (7, -32768, -2147483648, 2, 'x', 'DE ', true, 0, 'a'),
+          (8, 3, 8, 4, 'DE', 'DE', true, 3, 'a'),
+          (9, 3, 11, 4, 'DE', 'DE', true, 3, 'a'),
+          (10, 3, 7, 4, 'AT', 'DE', true, 3, 'a'),
+          (11, 3, 7, 4, 'DE', 'DE', false, 3, 'a'),
+          (12, 3, 7, 5, 'DE', 'DE', true, 2.5, 'a'),
+          (13, 2, 7, 4, 'DE', 'DE', true, 3, repeat('y', 5000))",
     )
     .unwrap();
     // (predicate, evaluated natively)
@@ -314,6 +320,7 @@ fn row_filters_agree_with_sql() {
             .collect()
     });
     let mut got: Vec<(i32, Vec<bool>)> = vec![];
+    let mut rows: Vec<(i32, pg_sys::HeapTuple)> = vec![];
     // SAFETY: rows of rf read by a heap scan under the latest snapshot, the
     // filters built for rf's descriptor.
     unsafe {
@@ -331,8 +338,20 @@ fn row_filters_agree_with_sql() {
             let mut isnull = false;
             let id = pg_sys::SPI_getbinval(tuple, (*rel).rd_att, 1, &mut isnull).value() as i32;
             got.push((id, filters.matches(tuple)));
+            rows.push((id, pg_sys::heap_copytuple(tuple)));
         }
         pg_sys::heap_endscan(scan);
+        // What an UPDATE from one row to another flips: exactly the
+        // predicates whose values differ (rows 8–13 differ from row 1 in
+        // one or two columns, so most predicates are ruled out unevaluated).
+        for &(a, old) in &rows {
+            for &(b, new) in &rows {
+                let (before, after) = (filters.matches(old), filters.matches(new));
+                let want: Vec<(usize, bool)> =
+                    (0..cases.len()).filter(|&i| before[i] != after[i]).map(|i| (i, after[i])).collect();
+                assert_eq!(filters.flips(old, new), want, "rows {a} → {b}");
+            }
+        }
         pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
     }
     got.sort();

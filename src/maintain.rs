@@ -1060,16 +1060,15 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
         // SAFETY: both tuples are rows of the source, whose only role is
         // `Role::Source` when it has filters: `attnums[0]` is the key's.
         if let (Some(filters), true) = (&f.filters, unsafe { same_key(old, new, desc, f.attnums[0]) }) {
-            let (before, after) = unsafe { (filters.matches(old), filters.matches(new)) };
-            let flipped: Vec<usize> = (0..f.local.len()).filter(|&j| before[j] != after[j]).collect();
+            let flipped = unsafe { filters.flips(old, new) };
             if flipped.is_empty() && f.local.len() == f.targets.len() {
                 continue;
             }
             // SAFETY: as above; the key is not NULL (same_key).
             let key = unsafe { text_value(new, desc, f.attnums[0]) }.unwrap_or_default();
-            for j in flipped {
+            for (j, enter) in flipped {
                 let segment = f.targets[f.local[j]].id;
-                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter: after[j], generation }));
+                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter, generation }));
             }
             if f.local.len() < f.targets.len() {
                 push(source, Touch::Contact { key, all: false });

@@ -3,7 +3,8 @@
 //! A segment whose definition reads nothing but the contact's own row
 //! (`Pred::row_local`, not time-relative) can only change membership when
 //! that row changes, and its answer for a row image needs no query. The
-//! UPDATE row trigger evaluates such predicates on the old and the new image.
+//! UPDATE row trigger asks which of them the change flips (`flips`): those
+//! that read a changed value, evaluated on the old and the new image.
 //!
 //! Each predicate is the same SQL the recompute runs, parsed and planned by
 //! PostgreSQL once per backend. The planned tree is then evaluated here for
@@ -25,9 +26,55 @@ pub struct RowFilters {
     cxt: pg_sys::MemoryContext,
     econtext: *mut pg_sys::ExprContext,
     slot: *mut pg_sys::TupleTableSlot,
+    /// The second image of `flips`.
+    other: *mut pg_sys::TupleTableSlot,
     predicates: Vec<Node>,
     /// The highest attribute number a native node reads.
     columns: i32,
+    /// What each predicate reads (`flips`).
+    reads: Reads,
+}
+
+/// Which predicates two images of a row can give different values, found
+/// without evaluating them: a predicate whose every node reads the same
+/// values in both gives the same value. An UPDATE of one column with 100
+/// segments on it evaluated 200 predicates (~8 µs of ~185 µs); a comparison
+/// of an integer column with a constant changes value only if the constant
+/// lies between the column's old and new value, so of 100 range segments on
+/// `score` a change of the score reaches one or two.
+#[derive(Default)]
+struct Reads {
+    /// Predicates with a subtree PostgreSQL evaluates (`Node::Pg`): always
+    /// evaluated.
+    opaque: Vec<usize>,
+    columns: Vec<ColumnReads>,
+}
+
+struct ColumnReads {
+    /// 0-based.
+    column: usize,
+    kind: Kind,
+    /// Every predicate with a native node reading the column (sorted).
+    readers: Vec<usize>,
+    /// For an integer column, the constants it is compared with, each with
+    /// its predicate, sorted.
+    constants: Vec<(i64, usize)>,
+}
+
+/// How the nodes read a column, which says when its two values count as
+/// the same for them.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Only whether it is NULL (`Node::IsNull`).
+    Nullness,
+    /// Integer comparisons (and NULL tests): decided by `constants`.
+    Int(pg_sys::Oid),
+    /// Text equality: the same bytes.
+    Text,
+    /// A boolean column.
+    Bool,
+    /// Read more than one way: taken for changed whenever both are set.
+    Mixed,
 }
 
 /// A predicate's planned tree, as evaluated here. `column`: an index into
@@ -117,11 +164,19 @@ impl RowFilters {
         };
         // Owned by the context from here on: an error below frees nothing
         // twice, and the context is reclaimed by Drop.
-        let mut filters =
-            RowFilters { cxt, econtext: std::ptr::null_mut(), slot: std::ptr::null_mut(), predicates: vec![], columns: 0 };
+        let mut filters = RowFilters {
+            cxt,
+            econtext: std::ptr::null_mut(),
+            slot: std::ptr::null_mut(),
+            other: std::ptr::null_mut(),
+            predicates: vec![],
+            columns: 0,
+            reads: Reads::default(),
+        };
         PgMemoryContexts::For(cxt).switch_to(|_| unsafe {
             let desc = pg_sys::CreateTupleDescCopy(desc);
             filters.slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
+            filters.other = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
             filters.econtext = pg_sys::CreateStandaloneExprContext();
             let natts = (*desc).natts;
             for p in predicates {
@@ -130,6 +185,7 @@ impl RowFilters {
                 filters.predicates.push(node);
             }
         });
+        filters.reads = Reads::of(&filters.predicates);
         filters
     }
 
@@ -167,6 +223,58 @@ impl RowFilters {
         }
     }
 
+    /// The predicates whose value differs between the row images `old` and
+    /// `new` (NULL counting as false), each with its value on `new`, in
+    /// order. Only those `Reads` cannot rule out are evaluated.
+    ///
+    /// # Safety
+    /// Both tuples must be rows of the table the filters were built for.
+    pub unsafe fn flips(&self, old: pg_sys::HeapTuple, new: pg_sys::HeapTuple) -> Vec<(usize, bool)> {
+        unsafe {
+            pg_sys::ExecStoreHeapTuple(old, self.slot, false);
+            pg_sys::ExecStoreHeapTuple(new, self.other, false);
+            let per_tuple = (*self.econtext).ecxt_per_tuple_memory;
+            let row = |slot: *mut pg_sys::TupleTableSlot| Row {
+                values: (*slot).tts_values,
+                nulls: (*slot).tts_isnull,
+                econtext: self.econtext,
+            };
+            let (before, after) = (row(self.slot), row(self.other));
+            let (predicates, columns, reads) = (self.predicates.as_slice(), self.columns, &self.reads);
+            let (econtext, slot, other) = (self.econtext, self.slot, self.other);
+            // Guarded as in `matches`; what the guarded frames fill lives
+            // outside them, so an error skips no destructor.
+            let mut hit = vec![false; predicates.len()];
+            let mut out = Vec::new();
+            PgMemoryContexts::For(per_tuple).switch_to(|_| {
+                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                    if columns > 0 {
+                        pg_sys::slot_getsomeattrs_int(slot, columns);
+                        pg_sys::slot_getsomeattrs_int(other, columns);
+                    }
+                    reads.candidates(&before, &after, &mut hit);
+                });
+                let candidates = (0..hit.len()).filter(|&i| hit[i]);
+                let found = &mut out;
+                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                    for i in candidates {
+                        (*econtext).ecxt_scantuple = slot;
+                        let was = predicates[i].eval(&before) == Some(true);
+                        (*econtext).ecxt_scantuple = other;
+                        let is = predicates[i].eval(&after) == Some(true);
+                        if was != is {
+                            found.push((i, is));
+                        }
+                    }
+                })
+            });
+            pg_sys::ExecClearTuple(self.slot);
+            pg_sys::ExecClearTuple(self.other);
+            pg_sys::MemoryContextReset(per_tuple);
+            out
+        }
+    }
+
     /// How many of the predicates are evaluated without PostgreSQL's
     /// expression interpreter (for tests).
     #[cfg(any(test, feature = "pg_test"))]
@@ -197,7 +305,96 @@ impl Row {
     }
 }
 
+impl Reads {
+    fn of(predicates: &[Node]) -> Reads {
+        let mut reads = Reads::default();
+        for (i, p) in predicates.iter().enumerate() {
+            p.visit(&mut |node| {
+                let (column, kind, constants): (usize, Kind, &[i64]) = match node {
+                    Node::Pg(_) => {
+                        reads.opaque.push(i);
+                        return;
+                    }
+                    Node::And(_) | Node::Or(_) | Node::Not(_) | Node::Coalesce(_) | Node::Const(_) => return,
+                    Node::IsNull { column, .. } => (*column, Kind::Nullness, &[]),
+                    Node::Int { column, ty, value, .. } => (*column, Kind::Int(*ty), std::slice::from_ref(value)),
+                    Node::IntIn { column, ty, set } => (*column, Kind::Int(*ty), &set.values),
+                    Node::Text { column, .. } | Node::TextIn { column, .. } => (*column, Kind::Text, &[]),
+                    Node::Column(column) => (*column, Kind::Bool, &[]),
+                };
+                let at = match reads.columns.iter().position(|c| c.column == column) {
+                    Some(at) => at,
+                    None => {
+                        reads.columns.push(ColumnReads { column, kind, readers: vec![], constants: vec![] });
+                        reads.columns.len() - 1
+                    }
+                };
+                let c = &mut reads.columns[at];
+                // One column is read one way (its type decides), but for
+                // NULL tests; anything else would be read as changed.
+                c.kind = match (c.kind, kind) {
+                    (Kind::Nullness, k) | (k, Kind::Nullness) => k,
+                    (a, b) if a == b => a,
+                    _ => Kind::Mixed,
+                };
+                c.readers.push(i);
+                c.constants.extend(constants.iter().map(|&v| (v, i)));
+            });
+        }
+        reads.opaque.dedup();
+        for c in &mut reads.columns {
+            c.readers.dedup();
+            c.constants.sort_unstable();
+        }
+        reads
+    }
+
+    /// Marks in `hit` the predicates that may differ between the two images.
+    ///
+    /// # Safety
+    /// As for `Node::eval`, on both rows.
+    unsafe fn candidates(&self, before: &Row, after: &Row, hit: &mut [bool]) {
+        self.opaque.iter().for_each(|&i| hit[i] = true);
+        for c in &self.columns {
+            let (a, b) = unsafe { (before.get(c.column), after.get(c.column)) };
+            let readers: &[usize] = match (a, b) {
+                (None, None) => &[],
+                (Some(a), Some(b)) => match c.kind {
+                    Kind::Nullness => &[],
+                    Kind::Int(ty) => {
+                        let (a, b) = (int(a, ty), int(b, ty));
+                        if a != b {
+                            // `x op v` for any op takes the same value for
+                            // every x on one side of v: only a constant
+                            // between the two values can tell them apart.
+                            let (lo, hi) = (a.min(b), a.max(b));
+                            let from = c.constants.partition_point(|&(v, _)| v < lo);
+                            c.constants[from..].iter().take_while(|&&(v, _)| v <= hi).for_each(|&(_, i)| hit[i] = true);
+                        }
+                        &[]
+                    }
+                    Kind::Text if unsafe { text(a) == text(b) } => &[],
+                    Kind::Bool if a.value() == b.value() => &[],
+                    Kind::Text | Kind::Bool | Kind::Mixed => &c.readers,
+                },
+                _ => &c.readers,
+            };
+            readers.iter().for_each(|&i| hit[i] = true);
+        }
+    }
+}
+
 impl Node {
+    /// Calls `f` with this node and every node under it.
+    fn visit(&self, f: &mut impl FnMut(&Node)) {
+        f(self);
+        match self {
+            Node::And(args) | Node::Or(args) | Node::Coalesce(args) => args.iter().for_each(|a| a.visit(f)),
+            Node::Not(arg) => arg.visit(f),
+            _ => {}
+        }
+    }
+
     /// The node for a planned boolean expression over the rows of a table
     /// with `natts` attributes, in the current memory context.
     unsafe fn of(expr: *mut pg_sys::Expr, natts: i32) -> Node {
