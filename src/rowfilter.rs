@@ -205,7 +205,7 @@ impl RowFilters {
             // PostgreSQL's exception stack pointing into a dead frame.
             let mut out = vec![false; self.predicates.len()];
             let results = out.as_mut_ptr();
-            let row = Row { values: (*self.slot).tts_values, nulls: (*self.slot).tts_isnull, econtext: self.econtext };
+            let row = Row::of(self.slot, self.econtext);
             let (predicates, columns, slot) = (self.predicates.as_slice(), self.columns, self.slot);
             PgMemoryContexts::For(per_tuple).switch_to(|_| {
                 pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
@@ -234,12 +234,7 @@ impl RowFilters {
             pg_sys::ExecStoreHeapTuple(old, self.slot, false);
             pg_sys::ExecStoreHeapTuple(new, self.other, false);
             let per_tuple = (*self.econtext).ecxt_per_tuple_memory;
-            let row = |slot: *mut pg_sys::TupleTableSlot| Row {
-                values: (*slot).tts_values,
-                nulls: (*slot).tts_isnull,
-                econtext: self.econtext,
-            };
-            let (before, after) = (row(self.slot), row(self.other));
+            let (before, after) = (Row::of(self.slot, self.econtext), Row::of(self.other, self.econtext));
             let (predicates, columns, reads) = (self.predicates.as_slice(), self.columns, &self.reads);
             let (econtext, slot, other) = (self.econtext, self.slot, self.other);
             // Guarded as in `matches`; what the guarded frames fill lives
@@ -293,6 +288,11 @@ struct Row {
 }
 
 impl Row {
+    /// The row in `slot` (deformed by the caller).
+    unsafe fn of(slot: *mut pg_sys::TupleTableSlot, econtext: *mut pg_sys::ExprContext) -> Row {
+        unsafe { Row { values: (*slot).tts_values, nulls: (*slot).tts_isnull, econtext } }
+    }
+
     /// The value of a column `Node::of` checked, None for NULL.
     #[inline]
     unsafe fn get(&self, column: usize) -> Option<pg_sys::Datum> {
