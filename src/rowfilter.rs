@@ -29,7 +29,7 @@ pub struct RowFilters {
     /// The second image of `flips`.
     other: *mut pg_sys::TupleTableSlot,
     predicates: Vec<Node>,
-    /// The highest attribute number a native node reads.
+    /// The highest attribute number a native node reads (from `reads`).
     columns: i32,
     /// What each predicate reads (`flips`).
     reads: Reads,
@@ -180,12 +180,11 @@ impl RowFilters {
             filters.econtext = pg_sys::CreateStandaloneExprContext();
             let natts = (*desc).natts;
             for p in predicates {
-                let node = Node::of(plan(table, p), natts);
-                filters.columns = filters.columns.max(node.columns());
-                filters.predicates.push(node);
+                filters.predicates.push(Node::of(plan(table, p), natts));
             }
         });
         filters.reads = Reads::of(&filters.predicates);
+        filters.columns = filters.reads.columns.iter().map(|c| c.column as i32 + 1).max().unwrap_or(0);
         filters
     }
 
@@ -483,21 +482,6 @@ impl Node {
         }
     }
 
-    /// The highest attribute number a native node reads.
-    fn columns(&self) -> i32 {
-        match self {
-            Node::And(args) | Node::Or(args) | Node::Coalesce(args) => args.iter().map(Node::columns).max().unwrap_or(0),
-            Node::Not(arg) => arg.columns(),
-            Node::Column(c)
-            | Node::IsNull { column: c, .. }
-            | Node::Int { column: c, .. }
-            | Node::Text { column: c, .. }
-            | Node::IntIn { column: c, .. }
-            | Node::TextIn { column: c, .. } => *c as i32 + 1,
-            Node::Const(_) | Node::Pg(_) => 0,
-        }
-    }
-
     #[cfg(any(test, feature = "pg_test"))]
     fn native(&self) -> bool {
         match self {
@@ -513,7 +497,7 @@ impl Node {
     ///
     /// # Safety
     /// Inside a guard, in per-tuple memory, on a row deformed up to
-    /// `columns()`; must not panic.
+    /// `RowFilters::columns`; must not panic.
     unsafe fn eval(&self, row: &Row) -> Option<bool> {
         unsafe {
             match self {
