@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: pg_segments side by side with the physical limit and the usual
 # alternatives, every workload of the benchmark issue in one run, variants
-# interleaved, 3 repetitions (5 for workload 2; BENCH_REPS), medians; writes
-# BENCHMARKS.md. Not a test.
+# interleaved, 3 repetitions (5 for workload 2; BENCH_REPS), medians, each
+# ratio the median of the repetitions' own ratios; writes BENCHMARKS.md. Not
+# a test.
 #   BENCH_CONTACTS  contacts (default 1000000)
 #   BENCH_SECONDS   seconds per pgbench run (default 5)
 #   BENCH_W2_SECONDS  seconds per pgbench run of workload 2 (default 15:
@@ -47,7 +48,20 @@ spread() { printf '%s\n' "$@" | sort -g | sed -n '1p;$p' | tr '\n' ' ' | awk '{p
 # The words after the first, rotated left by $1: every variant runs first in
 # some repetition, none always right after the same other one.
 rotate() { local k=$1; shift; local a=("$@"); k=$(( k % ${#a[@]} )); echo "${a[@]:k} ${a[@]:0:k}"; }
-ratio() { if [ -n "$2" ] && [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; else echo "—"; fi; }
+# paired "A1 A2 …" "B1 B2 …": the median over the repetitions of Ai / Bi,
+# truncated to two decimals. The runs of one repetition lie minutes apart;
+# a slow stretch of this machine (its plain tps spread by ±15% from one
+# minute to the next) then slows both sides of a ratio instead of moving
+# one side's median alone.
+paired() {
+  local a=($1) b=($2) r=() i
+  for i in "${!a[@]}"; do
+    r+=("$(awk -v x="${a[i]}" -v y="${b[i]:-0}" 'BEGIN { if (y > 0) printf "%.6f", x / y }')")
+  done
+  r=(${r[@]:-})
+  if [ ${#r[@]} -eq 0 ]; then printf "—"; return; fi
+  awk -v m="$(median "${r[@]}")" 'BEGIN { printf "%.2f", int(m * 100 + 1e-9) / 100 }'
+}
 # A checkpoint first: the pages the previous run dirtied are written back
 # before the clock starts, not by the backends of this run.
 # tps CLIENTS SCRIPT [SECONDS]
@@ -106,7 +120,7 @@ write_out() {
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s (workload 2: ${T2}s), ${BENCH_REPS:-3} repetitions"
   echo "(workload 2: ${BENCH_REPS:-5}, the lowest and highest tps in brackets) with the variants interleaved, their order rotated"
-  echo "from one repetition to the next, medians; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 starts after its variants' contact tables are rewritten (VACUUM FULL) and a VACUUM, every round of workload 7 after a VACUUM;"
+  echo "from one repetition to the next; figures are medians, ratios the median of the repetitions' own ratios; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 starts after its variants' contact tables are rewritten (VACUUM FULL) and a VACUUM, every round of workload 7 after a VACUUM;"
   echo "workloads 4 and 5 compare with a freshly written copy of the membership table, which is rewritten (VACUUM FULL) first. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
@@ -120,7 +134,9 @@ write_out() {
   echo "refreshed after the write. Attribute segment i is"
   echo "\`$(definition 1 | sed 's/ 7 AND 11/ a AND a+4/; s/= 57$/= b/')\`"
   echo "(about 2.5% of contacts each). Ratios: tps / plain tps (higher is better) or time / plain"
-  echo "time (lower is better)."
+  echo "time (lower is better) of the runs of one repetition, then the median over the repetitions"
+  echo "(runs of one repetition lie minutes apart, so a slow stretch of the machine slows both sides"
+  echo "of a ratio); a ratio therefore need not equal the quotient of the medians shown."
   echo
   cat "$RES"
   echo
@@ -278,15 +294,13 @@ for S in $COUNTS; do
         times[$v]="${times[$v]:-} $t"
       done
     done
-    base=$(median ${times[plain]}); ideal=""
-    [ "$S" -gt 0 ] && ideal=$(median ${times[ideal]})
     for v in $vs; do
       t=$(median ${times[$v]}); target="—"; extra=""
-      if [ "$v" = pg ] && [ -n "$ideal" ]; then
-        extra=" (×$(ratio "$t" "$ideal") the ideal)"
+      if [ "$v" = pg ] && [ "$S" -gt 0 ]; then
+        extra=" (×$(paired "${times[pg]}" "${times[ideal]}") the ideal)"
         [ "$S" = 10 ] && target="≤ 1.2× ideal"; [ "$S" = 100 ] && target="≤ 1.3× ideal"
       fi
-      row "1: bulk $how of $N | $S | $v | 1 | $t ms$extra | $(ratio "$t" "$base") (time) | $target"
+      row "1: bulk $how of $N | $S | $v | 1 | $t ms$extra | $(paired "${times[$v]}" "${times[plain]}") (time) | $target"
     done
     if [ $how = insert ]; then
       row "1: peak backend memory growth, INSERT … SELECT | $S | pg | 1 | ${peaks[pg]} MB (plain ${peaks[plain]} MB) | — | < 256 MB"
@@ -333,7 +347,6 @@ for S in $COUNTS; do
       for rep in $W2_REPS; do
         for v in $(rotate "$rep" $runs); do tp[$v]="${tp[$v]:-} $(tps "$c" "/tmp/bench_w2_${v}_$col.sql" "$T2")"; done
       done
-      base=$(median ${tp[plain]})
       for v in $runs; do
         t=$(median ${tp[$v]}); target="—"
         if [ "$v" = pg ]; then
@@ -341,7 +354,8 @@ for S in $COUNTS; do
           [ $col = used ] && [ "$S" = 100 ] && target="≥ 0.5"
           [ $col = unused ] && target="≥ 0.95"
         fi
-        row "2: UPDATE $col column | $S | $v | $c | $t tps ($(spread ${tp[$v]})) | $(ratio "$t" "$base") | $target"
+        say "   2: $col column, $S segments, $c clients, $v:${tp[$v]}"
+        row "2: UPDATE $col column | $S | $v | $c | $t tps ($(spread ${tp[$v]})) | $(paired "${tp[$v]}" "${tp[plain]}") | $target"
       done
       unset tp
     done
@@ -364,10 +378,9 @@ for S in $COUNTS; do
           fi
         done
       done
-      base=$(median ${times[plain]})
       for v in $w7; do
         t=$(median ${times[$v]})
-        row "7: bulk $op of 10% | $S | $v | 1 | $t ms | $(ratio "$t" "$base") (time) | —"
+        row "7: bulk $op of 10% | $S | $v | 1 | $t ms | $(paired "${times[$v]}" "${times[plain]}") (time) | —"
       done
       unset times
     done
@@ -434,7 +447,7 @@ for what in is_member segments_of page page_view member_count; do
     done
   done
   a=$(median "${with[@]}"); b=$(median "${plain[@]}")
-  row "4: $what | — | pg | 1 | $a tps (plain $b) | $(ratio "$a" "$b") | ≥ 0.83 (within 1.2×)"
+  row "4: $what | — | pg | 1 | $a tps (plain $b) | $(paired "${with[*]}" "${plain[*]}") | ≥ 0.83 (within 1.2×)"
 done
 
 fi
@@ -459,7 +472,7 @@ for rep in $REPS; do
   done
 done
 a=$(median "${seg[@]}"); b=$(median "${ins[@]}")
-row "5: create_segment over $N | — | pg | 1 | $a ms (INSERT … SELECT $b ms) | $(ratio "$a" "$b") (time) | ≤ 1.2"
+row "5: create_segment over $N | — | pg | 1 | $a ms (INSERT … SELECT $b ms) | $(paired "${seg[*]}" "${ins[*]}") (time) | ≤ 1.2"
 
 fi
 
@@ -554,11 +567,10 @@ for how in insert copy; do
       times[$v]="${times[$v]:-} $(ms "$w")"
     done
   done
-  base=$(median ${times[plain]}); ideal=$(median ${times[ideal]})
   for v in plain ideal pg; do
     t=$(median ${times[$v]}); extra=""
-    [ "$v" = pg ] && extra=" (×$(ratio "$t" "$ideal") the ideal)"
-    row "1: bulk $how of $N, 10 mixed segments | 10 mixed | $v | 1 | $t ms$extra | $(ratio "$t" "$base") (time) | —"
+    [ "$v" = pg ] && extra=" (×$(paired "${times[pg]}" "${times[ideal]}") the ideal)"
+    row "1: bulk $how of $N, 10 mixed segments | 10 mixed | $v | 1 | $t ms$extra | $(paired "${times[$v]}" "${times[plain]}") (time) | —"
   done
   unset times
 done
@@ -583,10 +595,9 @@ done
 sql -c "VACUUM"
 declare -A tp=()
 for rep in $REPS; do for v in $(rotate "$rep" plain pg); do tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w3_$v.sql")"; done; done
-base=$(median ${tp[plain]})
 for v in plain pg; do
   t=$(median ${tp[$v]})
-  row "3: INSERT an event for one contact | 10 event-count | $v | 1 | $t tps | $(ratio "$t" "$base") | —"
+  row "3: INSERT an event for one contact | 10 event-count | $v | 1 | $t tps | $(paired "${tp[$v]}" "${tp[plain]}") | —"
 done
 fi
 
