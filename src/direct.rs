@@ -638,24 +638,12 @@ impl Table {
         }
     }
 
-    /// Deletes the member row of `columns` (segment, key); returns whether
-    /// there was one to delete. Found through the index on (key,
-    /// segment_id): its leaf page for the key is the one the contact's
-    /// entering member is indexed on next, where the primary key's leaf for
-    /// the segment left is one more random page to read (with 100 segments
-    /// the membership table and its indexes outgrow the buffer pool, and
-    /// page reads are the larger part of a flip).
+    /// Deletes the row the primary key finds for `columns`; returns whether
+    /// there was one to delete.
     unsafe fn delete(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
         unsafe {
-            let [(segment_att, _), (key_att, _)] = columns else {
-                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "a member is a segment and a key".into())
-            };
             let pk = pg_sys::RelationGetPrimaryKeyIndex(self.rel);
-            let by_key = |index: pg_sys::Relation| {
-                let n = (*(*index).rd_index).indnkeyatts as usize;
-                (*(*index).rd_index).indkey.values.as_slice(n) == [*key_att, *segment_att]
-            };
-            let Some(index) = self.index(by_key).or_else(|| self.index(|index| (*index).rd_id == pk)) else {
+            let Some(index) = self.index(|index| (*index).rd_id == pk) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "a membership table without a primary key".into())
             };
             if !self.fetch(index, columns, (*estate).es_snapshot)
