@@ -37,8 +37,11 @@ pub struct Flip {
     pub key: String,
     pub enter: bool,
     /// The catalog generation it was decided under
-    /// (`maintain::catalog_generation`).
-    pub generation: u64,
+    /// (`maintain::catalog_generation`); None when the segments it names may
+    /// have been read from the catalog before that generation was taken (a
+    /// recompute by contact): its segment is then looked up and locked as a
+    /// row (`lock_live`).
+    pub generation: Option<u64>,
 }
 
 /// Runs `work` as a statement of its own would run: under a fresh snapshot
@@ -79,7 +82,8 @@ pub fn apply_flips(
         let mut entering: Vec<i64> = flips.iter().filter(|f| f.enter).map(|f| f.segment).collect();
         entering.sort_unstable();
         entering.dedup();
-        let decided = flips.iter().map(|f| f.generation).min();
+        // None as soon as one flip was decided without a generation.
+        let decided = flips.iter().map(|f| f.generation).min().flatten();
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
             let live = lock_live(&entering, estate, decided);

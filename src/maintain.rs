@@ -178,9 +178,28 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let want = branches.join(" UNION ALL ");
+    if let Rows::Keys(_) = rows {
+        // Read, then written without a statement: the flips of a few
+        // contacts cost less than starting a statement that writes them.
+        let sql = flipped_members(&want, &membership, &key, &ids, &in_keys("m"));
+        let flips: Vec<Flip> = Spi::connect_mut(|_| {
+            run_kept(&sql, &types, &args);
+            let segments = result_column::<i64>(1);
+            let keys = result_column::<String>(2);
+            let enters = result_column::<bool>(3);
+            segments
+                .into_iter()
+                .zip(keys.into_iter().zip(enters))
+                .filter_map(|(segment, (key, enter))| {
+                    Some(Flip { segment: segment?, key: key?, enter: enter?, generation: None })
+                })
+                .collect()
+        });
+        return write_flips(reg, &flips.iter().collect::<Vec<_>>(), &tracked);
+    }
     let sql = match rows {
         Rows::New(_) => new_members(&want, &membership, &key, &tracked),
-        _ => changed_members(&want, &membership, &key, &ids, &in_keys("m"), &tracked),
+        _ => changed_members(&want, &membership, &key, &ids, &tracked),
     };
     Spi::connect_mut(|_| {
         if let Rows::New(trigdata) = rows {
@@ -223,39 +242,13 @@ fn new_members(want: &str, membership: &str, key: &str, tracked: &[i64]) -> Stri
 }
 
 /// The statement that brings `membership` to `want` (segment_id, k) for
-/// the segments `ids`, all contacts or, given `in_keys` (a condition on the
-/// membership row `m`), those it names: members who no longer qualify
+/// the segments `ids`, for every contact: members who no longer qualify
 /// leave, new ones enter, the others keep their `entered_at`.
-fn changed_members(
-    want: &str,
-    membership: &str,
-    key: &str,
-    ids: &[String],
-    in_keys: &str,
-    tracked: &[i64],
-) -> String {
-    let for_keys = !in_keys.is_empty();
-    // For given contacts, `segment_id + 0` keeps the segment list out of the
-    // index condition: the generic plan would otherwise AND a scan of the
-    // primary key over every member of the segments with the key index.
-    let segment_id = if for_keys { "(m.segment_id OPERATOR(pg_catalog.+) 0)" } else { "m.segment_id" };
-    // Only the segments that gain members need the lock. For given contacts
-    // (every statement of a mixed segment's maintenance), those they are not
-    // in yet: concurrent writers would otherwise share locks on every
-    // segment their contacts belong to. A full recompute is of one segment.
-    let gaining = if for_keys {
-        format!(
-            "SELECT w.segment_id FROM want w WHERE NOT EXISTS (
-                 SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
-                                              AND m.{key} OPERATOR(pg_catalog.=) w.k)"
-        )
-    } else {
-        "SELECT w.segment_id FROM want w".to_string()
-    };
+fn changed_members(want: &str, membership: &str, key: &str, ids: &[String], tracked: &[i64]) -> String {
     format!(
         "WITH want AS MATERIALIZED ({want}),
               gone AS (DELETE FROM {membership} m
-                        WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys}
+                        WHERE m.segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[])
                           AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
                                                                AND w.k OPERATOR(pg_catalog.=) m.{key})
                        RETURNING m.segment_id, m.{key} AS k),
@@ -264,8 +257,31 @@ fn changed_members(
                          WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}
                         ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
         ids.join(", "),
-        live(&gaining),
+        live("SELECT w.segment_id FROM want w"),
         accounting(tracked)
+    )
+}
+
+/// The statement that lists how `membership` differs from `want`
+/// (segment_id, k) for the segments `ids` and the contacts `in_keys` (a
+/// condition on the membership row `m`) names, as flips (segment_id, key as
+/// text, entering): the contacts' rows are locked (`lock_contacts`), so
+/// nothing moves them between this statement and the writes
+/// (`write_flips`). `segment_id + 0` keeps the segment list out of the
+/// index condition: the generic plan would otherwise AND a scan of the
+/// primary key over every member of the segments with the key index.
+fn flipped_members(want: &str, membership: &str, key: &str, ids: &[String], in_keys: &str) -> String {
+    format!(
+        "WITH want AS MATERIALIZED ({want})
+         SELECT w.segment_id, w.k::pg_catalog.text, true FROM want w
+          WHERE NOT EXISTS (SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
+                                                         AND m.{key} OPERATOR(pg_catalog.=) w.k)
+         UNION ALL
+         SELECT m.segment_id, m.{key}::pg_catalog.text, false FROM {membership} m
+          WHERE (m.segment_id OPERATOR(pg_catalog.+) 0) OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys}
+            AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
+                                                 AND w.k OPERATOR(pg_catalog.=) m.{key})",
+        ids.join(", ")
     )
 }
 
@@ -909,11 +925,19 @@ unsafe fn transition_rows(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::Tup
 
 /// Applies the membership flips the row trigger found, without a statement
 /// (`flips`): the contacts' rows are locked by the UPDATE itself, and the
-/// segments read nothing else. Tracked segments log their changes.
+/// segments read nothing else.
 fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
-    let (deltas, done) = crate::direct::apply_flips(f.reg.membership_relid, &f.reg.key, flips);
     let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
     let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
+    let deltas = write_flips(&f.reg, flips, &tracked);
+    account(&local, &deltas, summary);
+}
+
+/// Writes `flips` into the source's membership table (`direct`), the
+/// changes of the `tracked` segments into their change log; returns how
+/// many members entered and left each segment.
+fn write_flips(reg: &Registered, flips: &[&Flip], tracked: &[i64]) -> HashMap<i64, Delta> {
+    let (deltas, done) = crate::direct::apply_flips(reg.membership_relid, &reg.key, flips);
     let logged: Vec<&&Flip> =
         flips.iter().zip(&done).filter(|(flip, &done)| done && tracked.contains(&flip.segment)).map(|(flip, _)| flip).collect();
     if !logged.is_empty() {
@@ -931,7 +955,7 @@ fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
             )
         }));
     }
-    account(&local, &deltas, summary);
+    deltas
 }
 
 impl Role {
@@ -1068,7 +1092,7 @@ fn on_row_update(trigdata: *mut pg_sys::TriggerData) {
             let key = unsafe { text_value(new, desc, f.attnums[0]) }.unwrap_or_default();
             for (j, enter) in flipped {
                 let segment = f.targets[f.local[j]].id;
-                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter, generation }));
+                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
             }
             if f.local.len() < f.targets.len() {
                 push(source, Touch::Contact { key, all: false });
