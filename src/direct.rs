@@ -361,6 +361,87 @@ pub fn lock_for_drop(ids: &[i64]) {
     ids.iter().for_each(|&id| lock_segment(id, pg_sys::AccessExclusiveLock));
 }
 
+/// Locks the rows of the contacts `keys` (the key column `key`'s text
+/// forms) of the source table `source` as `SELECT … FOR NO KEY UPDATE`
+/// does, in the order of their text forms, through an index of the key
+/// column: a contact deleted meanwhile is skipped, and under REPEATABLE
+/// READ one changed since the snapshot is a serialization failure. Run as
+/// a statement of its own (`as_statement`): what follows sees what the
+/// transactions it waited for committed. Returns false, locking nothing,
+/// for a partitioned source, or one without such an index (rows are then
+/// locked by a statement: `maintain::lock_contacts`).
+pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
+    let mut keys: Vec<&String> = keys.iter().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    as_statement(|estate| {
+        // SAFETY: relations opened and closed here, rows of their own types.
+        unsafe {
+            let rel = pg_sys::table_open(source, pg_sys::RowShareLock as i32);
+            let key_att = attnum((*rel).rd_att, key);
+            let index = match (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char {
+                true => key_index(rel, key_att),
+                false => None,
+            };
+            let Some(index) = index else {
+                pg_sys::table_close(rel, pg_sys::NoLock as i32);
+                return false;
+            };
+            let input = KeyInput::new(rel, key_att);
+            let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+            for k in keys {
+                if !find(rel, index, &[(key_att, input.datum(k))], (*estate).es_snapshot, slot) {
+                    continue;
+                }
+                let mut tid = (*slot).tts_tid;
+                match lock_row(rel, &mut tid, slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive, true) {
+                    pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_SelfModified => {}
+                    pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated if repeatable_read() => {
+                        serialization_failure("update")
+                    }
+                    // Deleted meanwhile: its memberships went with it.
+                    pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated => {}
+                    other => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {other} locking a contact")),
+                }
+            }
+            pg_sys::ExecDropSingleTupleTableSlot(slot);
+            pg_sys::index_close(index, pg_sys::NoLock as i32);
+            pg_sys::table_close(rel, pg_sys::NoLock as i32);
+            true
+        }
+    })
+}
+
+/// A valid unique btree index of `rel` on column `att` alone, without a
+/// predicate, opened.
+///
+/// # Safety
+/// `rel` is an open table.
+unsafe fn key_index(rel: pg_sys::Relation, att: i16) -> Option<pg_sys::Relation> {
+    unsafe {
+        let list = pg_sys::RelationGetIndexList(rel);
+        let n = if list.is_null() { 0 } else { (*list).length as usize };
+        let mut found = None;
+        for i in 0..n {
+            let index = pg_sys::index_open((*(*list).elements.add(i)).oid_value, pg_sys::AccessShareLock as i32);
+            let form = (*index).rd_index;
+            let usable = (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
+                && (*form).indisunique
+                && (*form).indisvalid
+                && (*form).indnkeyatts == 1
+                && *(*form).indkey.values.as_ptr() == att
+                && pg_sys::heap_attisnull((*index).rd_indextuple, pg_sys::Anum_pg_index_indpred as i32, std::ptr::null_mut());
+            if usable {
+                found = Some(index);
+                break;
+            }
+            pg_sys::index_close(index, pg_sys::AccessShareLock as i32);
+        }
+        pg_sys::list_free(list);
+        found
+    }
+}
+
 /// Locks row `tid` of `rel` in `mode` as `SELECT … FOR …` does (waiting,
 /// or skipping it when `wait` is false), leaving it in `slot`.
 ///

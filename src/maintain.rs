@@ -565,6 +565,11 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001.
 fn lock_contacts(reg: &Registered, keys: &[String]) {
+    // Through the key's index where there is one, without the start-up of a
+    // statement; else (a partitioned source) by the statement.
+    if crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
+        return;
+    }
     let sql = format!(
         "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
           ORDER BY s.{k} FOR NO KEY UPDATE OF s",
