@@ -368,8 +368,9 @@ pub fn lock_for_drop(ids: &[i64]) {
 /// READ one changed since the snapshot is a serialization failure. Run as
 /// a statement of its own (`as_statement`): what follows sees what the
 /// transactions it waited for committed. Returns false, locking nothing,
-/// for a partitioned source, or one without such an index (rows are then
-/// locked by a statement: `maintain::lock_contacts`).
+/// for a source that is not a plain table, or without such an index (rows are then
+/// locked by a statement: `maintain::lock_contacts`); registration requires
+/// the index, but it can be dropped since.
 pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort_unstable();

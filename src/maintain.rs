@@ -565,8 +565,8 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001.
 fn lock_contacts(reg: &Registered, keys: &[String]) {
-    // Through the key's index where there is one, without the start-up of a
-    // statement; else (a partitioned source) by the statement.
+    // Through the key's unique index, without the start-up of a statement;
+    // by the statement if that index is gone since registration.
     if crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
         return;
     }

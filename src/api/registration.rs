@@ -54,15 +54,25 @@ fn is_unique(rel: pg_sys::Oid, column: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Maintenance triggers see a row under the table they fire on: on a
+/// partitioned table a row trigger fires on the partition, and a statement
+/// that writes a partition directly fires none of the parent's statement
+/// triggers. Until both are followed, partitioned tables and partitions are
+/// refused rather than maintained wrongly.
 fn require_table(rel: pg_sys::Oid) {
-    let kind = Spi::get_one_with_args::<String>(
-        "SELECT relkind::text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+    let (kind, partition) = Spi::get_two_with_args::<String, bool>(
+        "SELECT relkind::text, relispartition FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
         &[rel.into()],
     )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    if kind != "r" && kind != "p" {
+    .unwrap_or((None, None));
+    if kind.as_deref() == Some("p") || partition == Some(true) {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{} is partitioned or a partition, which pg_segments does not maintain", regclass_text(rel)),
+            "register a plain table",
+        );
+    }
+    if kind.as_deref() != Some("r") {
         fail(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", regclass_text(rel)));
     }
 }
@@ -313,6 +323,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
     let src = source.oid();
     let reg = require_registered(src);
     require_table_owner(src, "register relations on it");
+    require_table(relation.oid());
     require_select(relation.oid());
     let (col_type, _) = require_column(relation.oid(), contact_column);
     let (key_type, _) = require_column(src, &reg.key);
@@ -351,6 +362,7 @@ fn register_lookup(
     let src = source.oid();
     require_registered(src);
     require_table_owner(src, "register lookups on it");
+    require_table(target.oid());
     require_select(target.oid());
     let (via_type, _) = require_column(src, via_column);
     let key = match target_key {
