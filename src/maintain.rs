@@ -134,6 +134,16 @@ pub enum Rows<'a> {
 /// dependency level). `entered_at` is kept for the contacts that stay;
 /// counts and, for tracked segments, the change log are written by the same
 /// statement. Runs as the owner.
+/// Up to this many contacts, a recompute by contact reads its flips and
+/// writes them without a statement: the statement that writes them costs
+/// more to start than its writes (an event insert for one contact: 0.29x
+/// -> 0.35x plain). For many, the set-based statement, which looks each
+/// member up once instead of twice, measured as fast or faster (1,000 and
+/// 10,000 contacts crossing a time boundary, medians of three runs: 13.3
+/// against 15.9 ms, 81 against 106 ms). Where between the two it turns is
+/// not measured.
+const FEW_CONTACTS: usize = 64;
+
 pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Delta> {
     let key = ident(&reg.key);
     let membership = reg.membership();
@@ -178,28 +188,22 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let want = branches.join(" UNION ALL ");
-    if let Rows::Keys(_) = rows {
-        // Read, then written without a statement: the flips of a few
-        // contacts cost less than starting a statement that writes them.
+    if matches!(rows, Rows::Keys(k) if k.len() <= FEW_CONTACTS) {
         let sql = flipped_members(&want, &membership, &key, &ids, &in_keys("m"));
         let flips: Vec<Flip> = Spi::connect_mut(|_| {
             run_kept(&sql, &types, &args);
-            let segments = result_column::<i64>(1);
-            let keys = result_column::<String>(2);
-            let enters = result_column::<bool>(3);
+            let (segments, keys, enters) = (result_column::<i64>(1), result_column::<String>(2), result_column::<bool>(3));
             segments
                 .into_iter()
                 .zip(keys.into_iter().zip(enters))
-                .filter_map(|(segment, (key, enter))| {
-                    Some(Flip { segment: segment?, key: key?, enter: enter?, generation: None })
-                })
+                .filter_map(|(segment, (key, enter))| Some(Flip { segment: segment?, key: key?, enter: enter?, generation: None }))
                 .collect()
         });
         return write_flips(reg, &flips.iter().collect::<Vec<_>>(), &tracked);
     }
     let sql = match rows {
         Rows::New(_) => new_members(&want, &membership, &key, &tracked),
-        _ => changed_members(&want, &membership, &key, &ids, &tracked),
+        _ => changed_members(&want, &membership, &key, &ids, &in_keys("m"), &tracked),
     };
     Spi::connect_mut(|_| {
         if let Rows::New(trigdata) = rows {
@@ -242,13 +246,39 @@ fn new_members(want: &str, membership: &str, key: &str, tracked: &[i64]) -> Stri
 }
 
 /// The statement that brings `membership` to `want` (segment_id, k) for
-/// the segments `ids`, for every contact: members who no longer qualify
+/// the segments `ids`, all contacts or, given `in_keys` (a condition on the
+/// membership row `m`), those it names: members who no longer qualify
 /// leave, new ones enter, the others keep their `entered_at`.
-fn changed_members(want: &str, membership: &str, key: &str, ids: &[String], tracked: &[i64]) -> String {
+fn changed_members(
+    want: &str,
+    membership: &str,
+    key: &str,
+    ids: &[String],
+    in_keys: &str,
+    tracked: &[i64],
+) -> String {
+    let for_keys = !in_keys.is_empty();
+    // For given contacts, `segment_id + 0` keeps the segment list out of the
+    // index condition: the generic plan would otherwise AND a scan of the
+    // primary key over every member of the segments with the key index.
+    let segment_id = if for_keys { "(m.segment_id OPERATOR(pg_catalog.+) 0)" } else { "m.segment_id" };
+    // Only the segments that gain members need the lock. For given contacts
+    // (every statement of a mixed segment's maintenance), those they are not
+    // in yet: concurrent writers would otherwise share locks on every
+    // segment their contacts belong to. A full recompute is of one segment.
+    let gaining = if for_keys {
+        format!(
+            "SELECT w.segment_id FROM want w WHERE NOT EXISTS (
+                 SELECT FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) w.segment_id
+                                              AND m.{key} OPERATOR(pg_catalog.=) w.k)"
+        )
+    } else {
+        "SELECT w.segment_id FROM want w".to_string()
+    };
     format!(
         "WITH want AS MATERIALIZED ({want}),
               gone AS (DELETE FROM {membership} m
-                        WHERE m.segment_id OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[])
+                        WHERE {segment_id} OPERATOR(pg_catalog.=) ANY (ARRAY[{}]::pg_catalog.int8[]){in_keys}
                           AND NOT EXISTS (SELECT FROM want w WHERE w.segment_id OPERATOR(pg_catalog.=) m.segment_id
                                                                AND w.k OPERATOR(pg_catalog.=) m.{key})
                        RETURNING m.segment_id, m.{key} AS k),
@@ -257,7 +287,7 @@ fn changed_members(want: &str, membership: &str, key: &str, ids: &[String], trac
                          WHERE w.segment_id OPERATOR(pg_catalog.=) {LIVE}
                         ON CONFLICT DO NOTHING RETURNING segment_id, {key} AS k){}",
         ids.join(", "),
-        live("SELECT w.segment_id FROM want w"),
+        live(&gaining),
         accounting(tracked)
     )
 }
@@ -267,9 +297,7 @@ fn changed_members(want: &str, membership: &str, key: &str, ids: &[String], trac
 /// condition on the membership row `m`) names, as flips (segment_id, key as
 /// text, entering): the contacts' rows are locked (`lock_contacts`), so
 /// nothing moves them between this statement and the writes
-/// (`write_flips`). `segment_id + 0` keeps the segment list out of the
-/// index condition: the generic plan would otherwise AND a scan of the
-/// primary key over every member of the segments with the key index.
+/// (`write_flips`). `segment_id + 0` as in `changed_members`.
 fn flipped_members(want: &str, membership: &str, key: &str, ids: &[String], in_keys: &str) -> String {
     format!(
         "WITH want AS MATERIALIZED ({want})

@@ -303,3 +303,31 @@ DELETE FROM noidx_events;
 SELECT count(*) AS members, (SELECT member_count FROM segments.segment WHERE id = :noidx_id) FROM segments.noidx_membership WHERE segment_id = :noidx_id;
 SELECT segments.unregister_source('noidx', true);
 DROP TABLE noidx, noidx_events;
+
+-- A recompute by contact writes the flips of a few contacts one by one and
+-- those of many (over maintain::FEW_CONTACTS) in one statement: both agree
+-- with the definition and with the count.
+CREATE TABLE many (id bigint PRIMARY KEY);
+CREATE TABLE many_events (contact_id bigint);
+INSERT INTO many SELECT generate_series(1, 200);
+SELECT segments.register_source('many');
+SELECT segments.register_relation('events', 'many', 'many_events', 'contact_id');
+SELECT segments.create_segment('many active', 'COUNT events >= 2', source => 'many') IS NOT NULL AS created;
+CREATE VIEW many_check AS
+SELECT (SELECT count(*) FROM segments.many_membership m JOIN segments.segment s ON s.id = m.segment_id
+         WHERE s.name = 'many active') AS members,
+       (SELECT member_count FROM segments.segment WHERE name = 'many active') AS counted,
+       (SELECT count(*) FROM many m WHERE (SELECT count(*) FROM many_events e WHERE e.contact_id = m.id) >= 2) AS expected;
+INSERT INTO many_events SELECT generate_series(1, 200);
+SELECT * FROM many_check;
+INSERT INTO many_events SELECT generate_series(1, 150);
+SELECT * FROM many_check;
+DELETE FROM many_events WHERE ctid IN (SELECT min(ctid) FROM many_events WHERE contact_id <= 100 GROUP BY contact_id);
+SELECT * FROM many_check;
+INSERT INTO many_events VALUES (1), (2);
+SELECT * FROM many_check;
+DELETE FROM many_events WHERE contact_id = 150 AND ctid = (SELECT min(ctid) FROM many_events WHERE contact_id = 150);
+SELECT * FROM many_check;
+DROP VIEW many_check;
+SELECT segments.unregister_source('many', true);
+DROP TABLE many, many_events;
