@@ -308,22 +308,9 @@ unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState, decided: Option<u6
         let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
         let id_att = attnum((*rel).rd_att, "id");
         for &id in ids {
-            if !find(rel, index, &[(id_att, pg_sys::Datum::from(id))], (*estate).es_snapshot, slot) {
-                continue;
-            }
-            let mut tid = (*slot).tts_tid;
-            match lock_row(rel, &mut tid, slot, estate, pg_sys::LockTupleMode::LockTupleKeyShare, true) {
-                // Modified by this transaction (never deleted: the catalog
-                // it read had the segment) is as good as locked.
-                pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_SelfModified => {
-                    live.insert(id);
-                }
-                pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated if repeatable_read() => {
-                    serialization_failure("update")
-                }
-                // Dropped meanwhile: skipped, as `maintain::live` skips it.
-                pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated => {}
-                other => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {other} locking segment {id}")),
+            // Dropped meanwhile: skipped, as `maintain::live` skips it.
+            if lock_found(rel, index, &[(id_att, pg_sys::Datum::from(id))], slot, estate, pg_sys::LockTupleMode::LockTupleKeyShare) {
+                live.insert(id);
             }
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
@@ -368,9 +355,9 @@ pub fn lock_for_drop(ids: &[i64]) {
 /// READ one changed since the snapshot is a serialization failure. Run as
 /// a statement of its own (`as_statement`): what follows sees what the
 /// transactions it waited for committed. Returns false, locking nothing,
-/// for a source that is not a plain table, or without such an index (rows are then
-/// locked by a statement: `maintain::lock_contacts`); registration requires
-/// the index, but it can be dropped since.
+/// for a source that is not a plain table or has no such index
+/// (registration requires one, but it can be dropped since): rows are then
+/// locked by a statement (`maintain::lock_contacts`).
 pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort_unstable();
@@ -391,19 +378,8 @@ pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
             let input = KeyInput::new(rel, key_att);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
             for k in keys {
-                if !find(rel, index, &[(key_att, input.datum(k))], (*estate).es_snapshot, slot) {
-                    continue;
-                }
-                let mut tid = (*slot).tts_tid;
-                match lock_row(rel, &mut tid, slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive, true) {
-                    pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_SelfModified => {}
-                    pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated if repeatable_read() => {
-                        serialization_failure("update")
-                    }
-                    // Deleted meanwhile: its memberships went with it.
-                    pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated => {}
-                    other => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {other} locking a contact")),
-                }
+                // A contact deleted meanwhile took its memberships along.
+                lock_found(rel, index, &[(key_att, input.datum(k))], slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive);
             }
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::index_close(index, pg_sys::NoLock as i32);
@@ -440,6 +416,36 @@ unsafe fn key_index(rel: pg_sys::Relation, att: i16) -> Option<pg_sys::Relation>
         }
         pg_sys::list_free(list);
         found
+    }
+}
+
+/// Locks in `mode`, waiting, the row that the unique `index` finds for
+/// `columns`, as `SELECT … FOR …` does, leaving it in `slot`: true if it is
+/// locked (or modified by this transaction: as good), false if there is
+/// none or it is gone meanwhile; under REPEATABLE READ a row changed since
+/// the snapshot is a serialization failure.
+///
+/// # Safety
+/// Inside `as_statement`; as for `find`, and `slot` belongs to `rel`.
+unsafe fn lock_found(
+    rel: pg_sys::Relation,
+    index: pg_sys::Relation,
+    columns: &[(i16, pg_sys::Datum)],
+    slot: *mut pg_sys::TupleTableSlot,
+    estate: *mut pg_sys::EState,
+    mode: pg_sys::LockTupleMode::Type,
+) -> bool {
+    unsafe {
+        if !find(rel, index, columns, (*estate).es_snapshot, slot) {
+            return false;
+        }
+        let mut tid = (*slot).tts_tid;
+        match lock_row(rel, &mut tid, slot, estate, mode, true) {
+            pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_SelfModified => true,
+            pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated if repeatable_read() => serialization_failure("update"),
+            pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated => false,
+            other => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {other} locking a row")),
+        }
     }
 }
 

@@ -129,11 +129,6 @@ pub enum Rows<'a> {
     New(*mut pg_sys::TriggerData),
 }
 
-/// Brings the `jobs` to exactly what their predicates select, for `rows`,
-/// in one statement: the jobs must not reference one another (one
-/// dependency level). `entered_at` is kept for the contacts that stay;
-/// counts and, for tracked segments, the change log are written by the same
-/// statement. Runs as the owner.
 /// Up to this many contacts, a recompute by contact reads its flips and
 /// writes them without a statement: the statement that writes them costs
 /// more to start than its writes (an event insert for one contact: 0.29x
@@ -144,6 +139,12 @@ pub enum Rows<'a> {
 /// not measured.
 const FEW_CONTACTS: usize = 64;
 
+/// Brings the `jobs` to exactly what their predicates select, for `rows`:
+/// the jobs must not reference one another (one dependency level).
+/// `entered_at` is kept for the contacts that stay. Up to `FEW_CONTACTS`
+/// contacts, one `SELECT` lists the flips and `write_flips` writes them;
+/// otherwise one statement writes the members, the counts and, for tracked
+/// segments, the change log. Runs as the owner.
 pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Delta> {
     let key = ident(&reg.key);
     let membership = reg.membership();
