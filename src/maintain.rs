@@ -129,14 +129,16 @@ pub enum Rows<'a> {
     New(*mut pg_sys::TriggerData),
 }
 
-/// Up to this many contacts, a recompute by contact reads its flips and
-/// writes them without a statement: the statement that writes them costs
-/// more to start than its writes (an event insert for one contact: 0.29x
-/// -> 0.35x plain). For many, the set-based statement, which looks each
-/// member up once instead of twice, measured as fast or faster (1,000 and
-/// 10,000 contacts crossing a time boundary, medians of three runs: 13.3
-/// against 15.9 ms, 81 against 106 ms). Where between the two it turns is
-/// not measured.
+/// Up to this many contacts, a recompute by contact locks them and reads
+/// and writes its flips without starting a statement, which costs more than
+/// the work for a few (an event insert for one contact: 0.29x -> 0.35x
+/// plain, then 0.30x -> 0.34x with the lock). Many go through the
+/// set-based statements, which look each member up once, not twice, and
+/// lock the contacts in one index scan: flip by flip measured no faster
+/// with 1,000 and 10,000 contacts crossing a time boundary (medians of
+/// three runs 15.9 against 13.3 ms and 106 against 81 ms, inside this
+/// machine's spread: 60-116 ms for the statements in three more runs).
+/// Where the two cross is not measured.
 const FEW_CONTACTS: usize = 64;
 
 /// Brings the `jobs` to exactly what their predicates select, for `rows`:
@@ -594,9 +596,10 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001.
 fn lock_contacts(reg: &Registered, keys: &[String]) {
-    // Through the key's unique index, without the start-up of a statement;
-    // by the statement if that index is gone since registration.
-    if crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
+    // A few contacts through the key's unique index, without the start-up
+    // of a statement; many (one index scan for all) or without that index
+    // (dropped since registration) by the statement.
+    if keys.len() <= FEW_CONTACTS && crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
         return;
     }
     let sql = format!(
