@@ -350,14 +350,14 @@ pub fn lock_for_drop(ids: &[i64]) {
 
 /// Locks the rows of the contacts `keys` (the key column `key`'s text
 /// forms) of the source table `source` as `SELECT … FOR NO KEY UPDATE`
-/// does, in the order of their text forms, through an index of the key
-/// column: a contact deleted meanwhile is skipped, and under REPEATABLE
+/// does, in the byte order of their text forms (as the statement of
+/// `maintain::lock_contacts`), through an index of the key column: a contact deleted meanwhile is skipped, and under REPEATABLE
 /// READ one changed since the snapshot is a serialization failure. Run as
 /// a statement of its own (`as_statement`): what follows sees what the
 /// transactions it waited for committed. Returns false, locking nothing,
-/// for a source that is not a plain table or has no such index
-/// (registration requires one, but it can be dropped since): rows are then
-/// locked by a statement (`maintain::lock_contacts`).
+/// when the source has no such index (registration requires one, but it
+/// can be dropped since): rows are then locked by a statement
+/// (`maintain::lock_contacts`).
 pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort_unstable();
@@ -367,11 +367,7 @@ pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
         unsafe {
             let rel = pg_sys::table_open(source, pg_sys::RowShareLock as i32);
             let key_att = attnum((*rel).rd_att, key);
-            let index = match (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char {
-                true => key_index(rel, key_att),
-                false => None,
-            };
-            let Some(index) = index else {
+            let Some(index) = key_index(rel, key_att) else {
                 pg_sys::table_close(rel, pg_sys::NoLock as i32);
                 return false;
             };
@@ -440,38 +436,21 @@ unsafe fn lock_found(
             return false;
         }
         let mut tid = (*slot).tts_tid;
-        match lock_row(rel, &mut tid, slot, estate, mode, true) {
+        // Under READ COMMITTED, the newest version of an updated row is locked.
+        let flags = pg_sys::TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS
+            | if repeatable_read() { 0 } else { pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION };
+        let lock = (*(*rel).rd_tableam).tuple_lock.expect("a table access method locks rows");
+        let mut tmfd = pg_sys::TM_FailureData::default();
+        let (snapshot, cid, wait) = ((*estate).es_snapshot, (*estate).es_output_cid, pg_sys::LockWaitPolicy::LockWaitBlock);
+        let result = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+            lock(rel, &mut tid, snapshot, slot, cid, mode, wait, flags as u8, &mut tmfd)
+        });
+        match result {
             pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_SelfModified => true,
             pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated if repeatable_read() => serialization_failure("update"),
             pg_sys::TM_Result::TM_Deleted | pg_sys::TM_Result::TM_Updated => false,
             other => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("unexpected result {other} locking a row")),
         }
-    }
-}
-
-/// Locks row `tid` of `rel` in `mode` as `SELECT … FOR …` does (waiting,
-/// or skipping it when `wait` is false), leaving it in `slot`.
-///
-/// # Safety
-/// Inside `as_statement`; `slot` belongs to `rel`.
-unsafe fn lock_row(
-    rel: pg_sys::Relation,
-    tid: &mut pg_sys::ItemPointerData,
-    slot: *mut pg_sys::TupleTableSlot,
-    estate: *mut pg_sys::EState,
-    mode: pg_sys::LockTupleMode::Type,
-    wait: bool,
-) -> pg_sys::TM_Result::Type {
-    // Under READ COMMITTED, the newest version of an updated row is locked.
-    let flags = pg_sys::TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS
-        | if repeatable_read() { 0 } else { pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION };
-    let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
-    unsafe {
-        let lock = (*(*rel).rd_tableam).tuple_lock.expect("a table access method locks rows");
-        let mut tmfd = pg_sys::TM_FailureData::default();
-        pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-            lock(rel, tid, (*estate).es_snapshot, slot, (*estate).es_output_cid, mode, policy, flags as u8, &mut tmfd)
-        })
     }
 }
 

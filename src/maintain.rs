@@ -590,8 +590,9 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
     Spi::run(&format!("SELECT pg_catalog.pg_notify('segments', {})", literal(&payload))).expect("NOTIFY segments");
 }
 
-/// Locks the source rows of `keys`, in key order so that two statements
-/// touching overlapping contacts cannot deadlock. Taken in its own statement:
+/// Locks the source rows of `keys`, in the byte order of the keys' text
+/// forms whichever way, so that two statements touching overlapping
+/// contacts cannot deadlock. Taken in its own statement:
 /// the recompute that follows gets a snapshot that sees whatever the
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001.
@@ -604,7 +605,7 @@ fn lock_contacts(reg: &Registered, keys: &[String]) {
     }
     let sql = format!(
         "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
-          ORDER BY s.{k} FOR NO KEY UPDATE OF s",
+          ORDER BY s.{k}::pg_catalog.text COLLATE pg_catalog.\"C\" FOR NO KEY UPDATE OF s",
         reg.source,
         reg.key_type,
         k = ident(&reg.key)
