@@ -108,6 +108,37 @@ pub fn relevance(p: &Pred, relation: &str, row: &str, key: &str) -> String {
     format!("({})", parts.join(" OR "))
 }
 
+/// What `p` says of a contact once a row of the relation named `relation`
+/// that passes `relevance` has been inserted for it, if that alone decides
+/// it: `Some(true)` when `p` is `ANY relation (…)` or a count of it that is
+/// at least one, `Some(false)` when it is `NO relation (…)` or a count of
+/// zero, the negation of either the other way round. Inserting rows only
+/// adds to what these count, so no query has to tell.
+pub fn insert_decides(p: &Pred, relation: &str) -> Option<bool> {
+    match p {
+        Pred::Not(inner) => insert_decides(inner, relation).map(|member| !member),
+        Pred::Exists { negated, relation: rel, .. } if rel.name == relation => Some(!negated),
+        Pred::Test { operand, test: Test::Compare { cmp, value: Value::Number { value, .. } } } => {
+            let OperandKind::Aggregate { func: AggFunc::Count, relation: rel, .. } = &operand.kind else { return None };
+            // A whole number written without sign, point or exponent: other
+            // texts are not worth comparing exactly with a count.
+            if rel.name != relation || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let n = value.trim_start_matches('0');
+            let (zero, one) = (n.is_empty(), n == "1");
+            match cmp {
+                Cmp::Ge if one => Some(true),
+                Cmp::Gt | Cmp::Ne if zero => Some(true),
+                Cmp::Lt if one => Some(false),
+                Cmp::Le | Cmp::Eq if zero => Some(false),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Whether the SQL of `p` can evaluate to NULL.
 fn may_be_null(p: &Pred) -> bool {
     match p {

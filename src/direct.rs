@@ -354,11 +354,13 @@ pub fn lock_for_drop(ids: &[i64]) {
 /// `maintain::lock_contacts`), through an index of the key column: a contact deleted meanwhile is skipped, and under REPEATABLE
 /// READ one changed since the snapshot is a serialization failure. Run as
 /// a statement of its own (`as_statement`): what follows sees what the
-/// transactions it waited for committed. Returns false, locking nothing,
-/// when the source has no such index (registration requires one, but it
-/// can be dropped since): rows are then locked by a statement
-/// (`maintain::lock_contacts`).
-pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
+/// transactions it waited for committed. Returns the keys whose contacts
+/// were locked with that key (sorted): a contact found under its key may
+/// have been given another one by the transaction it waited for. None,
+/// locking nothing, when the source has no such index (registration
+/// requires one, but it can be dropped since): rows are then locked by a
+/// statement (`maintain::lock_contacts`).
+pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> Option<Vec<String>> {
     let mut keys: Vec<&String> = keys.iter().collect();
     keys.sort_unstable();
     keys.dedup();
@@ -369,20 +371,50 @@ pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> bool {
             let key_att = attnum((*rel).rd_att, key);
             let Some(index) = key_index(rel, key_att) else {
                 pg_sys::table_close(rel, pg_sys::NoLock as i32);
-                return false;
+                return None;
             };
             let input = KeyInput::new(rel, key_att);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+            let mut locked = Vec::with_capacity(keys.len());
             for k in keys {
+                let value = input.datum(k);
                 // A contact deleted meanwhile took its memberships along.
-                lock_found(rel, index, &[(key_att, input.datum(k))], slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive);
+                if lock_found(rel, index, &[(key_att, value)], slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive)
+                    && holds_key(slot, key_att, index, value)
+                {
+                    locked.push(k.clone());
+                }
             }
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             pg_sys::table_close(rel, pg_sys::NoLock as i32);
-            true
+            Some(locked)
         }
     })
+}
+
+/// The btree support function that orders an index column's values.
+const BTORDER_PROC: u16 = 1;
+
+/// Whether the row in `slot` holds `value` in column `att`, by the order of
+/// `index`, a btree on that column alone: what a statement's recheck of its
+/// condition on the row version it locked would say.
+///
+/// # Safety
+/// `slot` holds a row of the table `index` belongs to; `value` is of the
+/// index's input type.
+unsafe fn holds_key(slot: *mut pg_sys::TupleTableSlot, att: i16, index: pg_sys::Relation, value: pg_sys::Datum) -> bool {
+    unsafe {
+        if ((*slot).tts_nvalid as i16) < att {
+            pg_sys::slot_getsomeattrs_int(slot, att as i32);
+        }
+        if *(*slot).tts_isnull.add(att as usize - 1) {
+            return false;
+        }
+        let stored = *(*slot).tts_values.add(att as usize - 1);
+        let order = pg_sys::index_getprocinfo(index, 1, BTORDER_PROC);
+        pg_sys::FunctionCall2Coll(order, *(*index).rd_indcollation, stored, value).value() as i32 == 0
+    }
 }
 
 /// A valid unique btree index of `rel` on column `att` alone, without a

@@ -51,6 +51,10 @@ fn valid_definitions() {
             if relevance != "false" {
                 out.push_str(&format!("---- relevance of {} rows\n{relevance}\n", rel.name));
             }
+            if let Some(member) = codegen::insert_decides(&checked.pred, &rel.name) {
+                let what = if member { "enters" } else { "leaves" };
+                out.push_str(&format!("---- a contact with a relevant {} row inserted {what}\n", rel.name));
+            }
         }
         for w in checked.warnings {
             let d = w.locate(&case);

@@ -6,11 +6,13 @@
 //! contact serialize and writers on different contacts never wait), and
 //! recomputes only those contacts for only the active segments that read the
 //! table, plus the segments that reference them, in dependency order.
-//! Three shortcuts: segments that read only the contact's row are decided by
+//! Four shortcuts: segments that read only the contact's row are decided by
 //! the UPDATE row trigger in process (`rowfilter`), rows inserted into the
 //! source are recomputed straight from the transition table (`Rows::New`),
-//! and rows of a relation recompute only the segments whose filters they
-//! pass (`relevant`, and `Feed::relevance` in the UPDATE row trigger).
+//! rows of a relation recompute only the segments whose filters they pass
+//! (`relevant`, and `Feed::relevance` in the UPDATE row trigger), and rows
+//! inserted into a relation decide its `ANY` and `NO` segments on their own
+//! (`Feed::decided`, `maintain_relation`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -595,13 +597,17 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// contacts cannot deadlock. Taken in its own statement:
 /// the recompute that follows gets a snapshot that sees whatever the
 /// transaction we waited for committed (READ COMMITTED), and under
-/// REPEATABLE READ a concurrent change raises 40001.
-fn lock_contacts(reg: &Registered, keys: &[String]) {
+/// REPEATABLE READ a concurrent change raises 40001. Returns the keys
+/// known to be locked contacts' keys still (sorted; `direct::lock_contacts`),
+/// none when the statement locked them.
+fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     // A few contacts through the key's unique index, without the start-up
     // of a statement; many (one index scan for all) or without that index
     // (dropped since registration) by the statement.
-    if keys.len() <= FEW_CONTACTS && crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
-        return;
+    if keys.len() <= FEW_CONTACTS {
+        if let Some(locked) = crate::direct::lock_contacts(reg.relid, &reg.key, keys) {
+            return locked;
+        }
     }
     let sql = format!(
         "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
@@ -610,7 +616,8 @@ fn lock_contacts(reg: &Registered, keys: &[String]) {
         reg.key_type,
         k = ident(&reg.key)
     );
-    Spi::connect_mut(|_| run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)]));
+    pinned_search_path(|| Spi::connect_mut(|_| run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)])));
+    vec![]
 }
 
 /// What the trigger of one table needs for one source it feeds: the table
@@ -637,6 +644,10 @@ struct Feed {
     /// target, whether a row of it can change the target
     /// (`codegen::relevance`), compiled for in-process evaluation.
     relevance: Option<RowFilters>,
+    /// With `relevance`: per target, what a row inserted that can change it
+    /// makes of the row's contact, when that alone decides it
+    /// (`codegen::insert_decides`).
+    decided: Vec<Option<bool>>,
 }
 
 impl Feed {
@@ -793,6 +804,7 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
                 attnums: vec![],
                 watched: vec![],
                 relevance: None,
+                decided: vec![],
             });
         }
     }
@@ -802,11 +814,11 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
     }
     for f in feeds.iter_mut() {
         if let [Role::Relation { name, .. }] = f.roles.as_slice() {
-            let sql: Vec<String> = f
-                .targets
-                .iter()
-                .map(|t| crate::codegen::relevance(&compiled(t.id, &t.definition, &f.reg).pred, name, "\"s\"", &f.reg.key))
-                .collect();
+            let preds: Vec<crate::typecheck::Pred> =
+                f.targets.iter().map(|t| compiled(t.id, &t.definition, &f.reg).pred).collect();
+            let sql: Vec<String> =
+                preds.iter().map(|p| crate::codegen::relevance(p, name, "\"s\"", &f.reg.key)).collect();
+            f.decided = preds.iter().map(|p| crate::codegen::insert_decides(p, name)).collect();
             // SAFETY: `desc` describes the rows of `table`, the relation.
             f.relevance = Some(unsafe { RowFilters::new(&crate::privilege::regclass_text(table), desc, &sql) });
         }
@@ -895,15 +907,25 @@ fn touched(trigdata: *mut pg_sys::TriggerData, reg: &Registered, role: &Role, ta
     })
 }
 
-/// The contacts of the rows of a transition table (`new`: the inserted
-/// rows, else the deleted ones) of a relation (`Feed::relevance`) that can
-/// change some target, and the targets they can change: those whose filters
-/// one of the rows passes, and, if there is one, every target that
-/// references other segments (one of those may change). Decided in process
-/// from the transition table, as the UPDATE row trigger decides on the row
-/// images: the query over the transition table this replaces was ~5% of a
-/// one-row INSERT's backend with 10 event-count segments.
-fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, new: bool) -> (Vec<String>, Vec<&'f Target>) {
+/// What the rows of a relation's transition table ask for (`relevant`).
+struct Relevant<'f> {
+    /// The contacts of the rows that can change some target, sorted.
+    keys: Vec<String>,
+    /// The targets they can change: those whose filters one of the rows
+    /// passes, and, if there is one, every target that references other
+    /// segments (one of those may change).
+    targets: Vec<&'f Target>,
+    /// Inserted rows only: (index into `Feed::targets`, contact) for each
+    /// target an inserted row of the contact decides (`Feed::decided`).
+    decided: Vec<(usize, String)>,
+}
+
+/// What the rows of a transition table (`new`: the inserted rows, else the
+/// deleted ones) of a relation (`Feed::relevance`) ask for. Decided in
+/// process from the transition table, as the UPDATE row trigger decides on
+/// the row images: the query over the transition table this replaces was
+/// ~5% of a one-row INSERT's backend with 10 event-count segments.
+fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, new: bool) -> Relevant<'f> {
     let Some(relevance) = &f.relevance else { unreachable!("a feed of one relation") };
     // SAFETY: called by the trigger manager with the transition tables of
     // the trigger's relation, whose rows `desc` describes; `attnums[0]` is
@@ -914,12 +936,16 @@ fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, new: bool) -> (
     };
     let mut hit = vec![false; f.targets.len()];
     let mut keys = vec![];
+    let mut decided = vec![];
     // SAFETY: as above.
     unsafe {
         transition_rows(store, desc, |row| {
             let hits = relevance.matches(row);
             if hits.contains(&true) {
                 if let Some(key) = text_value(row, desc, f.attnums[0]) {
+                    for (i, _) in hits.iter().enumerate().filter(|&(i, &h)| h && new && f.decided[i].is_some()) {
+                        decided.push((i, key.clone()));
+                    }
                     keys.push(key);
                     hit.iter_mut().zip(hits).for_each(|(h, r)| *h |= r);
                 }
@@ -930,7 +956,9 @@ fn relevant<'f>(trigdata: *mut pg_sys::TriggerData, f: &'f Feed, new: bool) -> (
     let targets = f.targets.iter().zip(&hit).filter(|(t, &h)| h || (any_hit && t.depth > 0)).map(|(t, _)| t).collect();
     keys.sort();
     keys.dedup();
-    (keys, targets)
+    decided.sort();
+    decided.dedup();
+    Relevant { keys, targets, decided }
 }
 
 /// Calls `each` with every row of the transition table `store` (rows
@@ -961,14 +989,13 @@ unsafe fn transition_rows(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::Tup
     }
 }
 
-/// Applies the membership flips the row trigger found, without a statement
-/// (`flips`): the contacts' rows are locked by the UPDATE itself, and the
-/// segments read nothing else.
-fn apply_flips(f: &Feed, flips: &[&Flip], summary: &mut Vec<String>) {
-    let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
-    let tracked: Vec<i64> = local.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
+/// Applies membership flips of `targets` decided without a query, without
+/// a statement (`direct`): the contacts' rows are locked (by the UPDATE
+/// itself, or `lock_contacts`).
+fn apply_flips(f: &Feed, targets: &[&Target], flips: &[&Flip], summary: &mut Vec<String>) {
+    let tracked: Vec<i64> = targets.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
     let deltas = write_flips(&f.reg, flips, &tracked);
-    account(&local, &deltas, summary);
+    account(targets, &deltas, summary);
 }
 
 /// Writes `flips` into the source's membership table (`direct`), the
@@ -1193,6 +1220,41 @@ fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary
     summary.extend(apply(targets, &f.reg, rows).1);
 }
 
+/// Maintains what rows of a relation ask for (`relevant`): the targets that
+/// inserted rows decide (`Relevant::decided`) as flips, for contacts locked
+/// under their keys, without a query; the other targets by recompute. A
+/// decided target is recomputed too if one of its contacts was not locked
+/// that way (gone, given another key, or locked by the statement).
+fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<String>) {
+    if r.keys.is_empty() || r.targets.is_empty() {
+        return;
+    }
+    let locked = lock_contacts(&f.reg, &r.keys);
+    let mut settled: Vec<usize> = r.decided.iter().map(|&(i, _)| i).collect();
+    settled.dedup();
+    settled.retain(|&i| r.decided.iter().all(|(j, key)| *j != i || locked.binary_search(key).is_ok()));
+    let flips: Vec<Flip> = r
+        .decided
+        .iter()
+        .filter(|(i, _)| settled.contains(i))
+        .map(|(i, key)| Flip {
+            segment: f.targets[*i].id,
+            key: key.clone(),
+            enter: f.decided[*i] == Some(true),
+            generation: Some(generation),
+        })
+        .collect();
+    if !flips.is_empty() {
+        let targets: Vec<&Target> = settled.iter().map(|&i| &f.targets[i]).collect();
+        apply_flips(f, &targets, &flips.iter().collect::<Vec<_>>(), summary);
+    }
+    let rest: Vec<&Target> =
+        r.targets.into_iter().filter(|t| !settled.iter().any(|&i| f.targets[i].id == t.id)).collect();
+    if !rest.is_empty() {
+        pinned_search_path(|| summary.extend(apply(&rest, &f.reg, Rows::Keys(&r.keys)).1));
+    }
+}
+
 /// The UPDATE statement trigger: applies what the row trigger collected.
 fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
     let mut flips = vec![];
@@ -1210,7 +1272,8 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
         }
     }
     if !flips.is_empty() {
-        apply_flips(f, &flips, summary);
+        let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
+        apply_flips(f, &local, &flips, summary);
     }
     if keys.is_empty() && via.is_empty() {
         return;
@@ -1240,6 +1303,8 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     } else {
         vec![]
     };
+    // Before the feeds, as in `on_row_update`.
+    let generation = catalog_generation();
     let feeds = context(rel);
     // Row-local flips run no SQL: the search_path is pinned (which costs
     // more than the flips) only around what does.
@@ -1248,7 +1313,7 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
             let mut summary = vec![];
             match op {
                 pg_sys::TRIGGER_EVENT_UPDATE => on_update(f, &pending, &mut summary),
-                _ => pinned_search_path(|| on_write(trigdata, f, op, &mut summary)),
+                _ => on_write(trigdata, f, op, generation, &mut summary),
             }
             if !summary.is_empty() {
                 pinned_search_path(|| notify(f.reg.relid, summary));
@@ -1257,28 +1322,29 @@ fn on_statement(trigdata: *mut pg_sys::TriggerData) {
     });
 }
 
-/// The statement triggers of INSERT, DELETE and TRUNCATE.
-fn on_write(trigdata: *mut pg_sys::TriggerData, f: &Feed, op: u32, summary: &mut Vec<String>) {
+/// The statement triggers of INSERT, DELETE and TRUNCATE; `generation`: the
+/// catalog generation the feed `f` was read under. What runs SQL runs with
+/// the search_path pinned.
+fn on_write(trigdata: *mut pg_sys::TriggerData, f: &Feed, op: u32, generation: u64, summary: &mut Vec<String>) {
     let all: Vec<&Target> = f.targets.iter().collect();
     match op {
         // A truncated source left every segment already
         // (segments.forget_contacts); a truncated relation or lookup
         // changes any contact.
         pg_sys::TRIGGER_EVENT_TRUNCATE if f.roles.iter().any(|r| !matches!(r, Role::Source)) => {
-            maintain_feed(f, &all, None, summary)
+            pinned_search_path(|| maintain_feed(f, &all, None, summary))
         }
         pg_sys::TRIGGER_EVENT_TRUNCATE => {}
         // New rows of the source: straight from the transition table.
         pg_sys::TRIGGER_EVENT_INSERT if matches!(f.roles.as_slice(), [Role::Source]) => {
-            summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1)
+            pinned_search_path(|| summary.extend(apply(&all, &f.reg, Rows::New(trigdata)).1))
         }
         // Rows of a relation: only their contacts, for the segments whose
         // filters they pass.
         pg_sys::TRIGGER_EVENT_INSERT | pg_sys::TRIGGER_EVENT_DELETE if f.relevance.is_some() => {
-            let (keys, targets) = relevant(trigdata, f, op == pg_sys::TRIGGER_EVENT_INSERT);
-            maintain_feed(f, &targets, Some(&keys), summary);
+            maintain_relation(f, relevant(trigdata, f, op == pg_sys::TRIGGER_EVENT_INSERT), generation, summary)
         }
-        _ => {
+        _ => pinned_search_path(|| {
             let insert = op == pg_sys::TRIGGER_EVENT_INSERT;
             let mut keys: Vec<String> = vec![];
             for role in &f.roles {
@@ -1292,7 +1358,7 @@ fn on_write(trigdata: *mut pg_sys::TriggerData, f: &Feed, op: u32, summary: &mut
             keys.sort();
             keys.dedup();
             maintain_feed(f, &all, Some(&keys), summary);
-        }
+        }),
     }
 }
 

@@ -331,3 +331,60 @@ SELECT * FROM many_check;
 DROP VIEW many_check;
 SELECT segments.unregister_source('many', true);
 DROP TABLE many, many_events;
+
+-- Rows inserted into a relation decide ANY, NO and count-of-one segments
+-- without a query (maintain::maintain_relation), for the contacts that
+-- exist under the rows' keys; the other segments are recomputed. After each
+-- write the stored members equal the definitions evaluated afresh.
+CREATE TABLE decided (id bigint PRIMARY KEY, country text);
+CREATE TABLE decided_events (contact_id bigint, name text);
+INSERT INTO decided VALUES (1, 'DE'), (2, 'DE'), (3, 'BR');
+SELECT segments.register_source('decided');
+SELECT segments.register_relation('events', 'decided', 'decided_events', 'contact_id');
+SELECT segments.create_segment('decided opened', $$ANY events (name = 'open')$$, source => 'decided', track_changes => true) IS NOT NULL AS created;
+SELECT segments.create_segment('decided never', $$NO events (name = 'open')$$, source => 'decided', track_changes => true) IS NOT NULL AS created;
+SELECT segments.create_segment('decided counted', $$COUNT events (name = 'open') > 0$$, source => 'decided') IS NOT NULL AS created;
+SELECT segments.create_segment('decided not zero', $$NOT COUNT events (name = 'open') = 0$$, source => 'decided') IS NOT NULL AS created;
+SELECT segments.create_segment('decided twice', $$COUNT events (name = 'open') >= 2$$, source => 'decided') IS NOT NULL AS created;
+SELECT segments.create_segment('decided DE opened', $$IN SEGMENT 'decided opened' AND country = 'DE'$$, source => 'decided') IS NOT NULL AS created;
+CREATE FUNCTION decided_check() RETURNS TABLE (segment text, members bigint[], member_count bigint, exact boolean)
+LANGUAGE plpgsql AS $f$
+DECLARE s record;
+BEGIN
+  FOR s IN SELECT g.id, g.name, g.definition, g.member_count FROM segments.segment g WHERE g.source = 'decided'::regclass ORDER BY g.id LOOP
+    segment := s.name;
+    member_count := s.member_count;
+    members := ARRAY(SELECT m.id FROM segments.decided_membership m WHERE m.segment_id = s.id ORDER BY m.id);
+    EXECUTE format('SELECT ARRAY(SELECT id FROM decided WHERE %s ORDER BY id) = $1', segments.explain(s.definition, 'decided'))
+      INTO exact USING members;
+    exact := exact AND cardinality(members) = s.member_count;
+    RETURN NEXT;
+  END LOOP;
+END $f$;
+-- contact 9 does not exist; two rows of contact 3 in one statement
+INSERT INTO decided_events VALUES (1, 'open'), (2, 'click'), (9, 'open'), (3, 'open'), (3, 'open');
+SELECT * FROM decided_check();
+INSERT INTO decided_events VALUES (1, 'open');
+SELECT * FROM decided_check();
+DELETE FROM decided_events WHERE contact_id = 1;
+SELECT * FROM decided_check();
+-- a contact deleted, or given another key, earlier in the transaction
+BEGIN;
+DELETE FROM decided WHERE id = 2;
+UPDATE decided SET id = 4 WHERE id = 3;
+INSERT INTO decided_events VALUES (2, 'open'), (3, 'open');
+COMMIT;
+SELECT * FROM decided_check();
+-- what a rolled-back subtransaction decided is gone with it
+INSERT INTO decided VALUES (5, 'DE');
+BEGIN;
+SAVEPOINT s;
+INSERT INTO decided_events VALUES (5, 'open');
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT * FROM decided_check();
+SELECT s.name, c.key, c.change FROM segments.changes c JOIN segments.segment s ON s.id = c.segment_id
+ WHERE s.source = 'decided'::regclass ORDER BY c.id;
+DROP FUNCTION decided_check();
+SELECT segments.unregister_source('decided', true);
+DROP TABLE decided, decided_events;
