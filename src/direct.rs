@@ -258,12 +258,12 @@ fn count_delta() -> pg_sys::Oid {
     oid
 }
 
-fn repeatable_read() -> bool {
+pub fn repeatable_read() -> bool {
     // SAFETY: reads a backend-local setting.
     unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
 }
 
-fn serialization_failure(what: &str) -> ! {
+pub fn serialization_failure(what: &str) -> ! {
     fail(PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE, format!("could not serialize access due to concurrent {what}"))
 }
 

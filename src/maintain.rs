@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
-use crate::api::{compile_checked, fail};
+use crate::api::{compile_checked, fail, fail_hint};
 use crate::catalog::{self, Registered};
 use crate::direct::Flip;
 use crate::codegen::{ident, literal};
@@ -496,6 +496,72 @@ fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<
     changed
 }
 
+/// Waits for every transaction writing a table whose rows active segments
+/// of `reg` may read (the source, its relations and lookup targets), then
+/// for those writing its membership table (`refresh_due`), and keeps new
+/// ones waiting until this transaction ends (`SHARE` mode, as `CREATE
+/// INDEX` takes it): what creating or redefining an active segment needs.
+/// Its members are computed afterwards, under a snapshot that sees what the
+/// writers committed; a writer that comes later finds the new definition
+/// (`check_catalog` under REPEATABLE READ). Without this, a writer that
+/// maintained the segments under the old catalog and a fill that could not
+/// see its change yet left a wrong membership (a contact entering the old
+/// definition stayed in the new one). Under REPEATABLE READ the members
+/// would be computed under a snapshot older than what it waited for:
+/// refused. Data tables first: writers lock them before the membership
+/// table, so the order cannot deadlock with a single statement.
+pub fn block_writers(reg: &Registered) {
+    if crate::direct::repeatable_read() {
+        fail_hint(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "an active segment can be created or redefined only under READ COMMITTED".into(),
+            "under REPEATABLE READ its members would be computed under a snapshot that misses what concurrent writers commit",
+        );
+    }
+    let mut tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT pg_catalog.array_agg(t) FROM (
+             SELECT relid::pg_catalog.oid AS t FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1
+             UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
+             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
+        &[reg.relid.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    tables.sort_unstable_by_key(|t| t.to_u32());
+    tables.push(reg.membership_relid);
+    // SAFETY: locks registered tables, held until the transaction ends.
+    tables.iter().for_each(|&t| unsafe { pg_sys::LockRelationOid(t, pg_sys::ShareLock as i32) });
+}
+
+/// Under REPEATABLE READ, fails with 40001 unless the active segments of
+/// `sources` read under the transaction's snapshot are those committed now:
+/// maintenance decided under an older catalog than the one a concurrent
+/// `create_segment` or `redefine_segment` filled its members under would
+/// leave them wrong (`block_writers`).
+fn check_catalog(sources: &[pg_sys::Oid]) {
+    if !crate::direct::repeatable_read() || sources.is_empty() {
+        return;
+    }
+    let list: Vec<String> = sources.iter().map(|s| s.to_u32().to_string()).collect();
+    let sql = format!(
+        "SELECT pg_catalog.string_agg(id::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) definition,
+                                      ',' ORDER BY id)
+           FROM segments.segment_def
+          WHERE kind OPERATOR(pg_catalog.=) 'active'
+            AND source::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ('{{{}}}'::pg_catalog.oid[])",
+        list.join(",")
+    );
+    let seen = Spi::get_one::<String>(&sql).ok().flatten();
+    let now = Spi::connect_mut(|_| {
+        run_latest(&sql);
+        result_column::<String>(1).into_iter().next().flatten()
+    });
+    if seen != now {
+        crate::direct::serialization_failure("change of segment definitions");
+    }
+}
+
 /// Brings every time-relative active segment up to date with the passing of
 /// time: only the contacts whose time values crossed a boundary since the
 /// segment's last sweep are recomputed (and, for segments that reference
@@ -513,6 +579,11 @@ fn refresh_due() -> i64 {
         let mut changed = 0;
         for source in sources {
             let Some(reg) = catalog::registered(source) else { continue };
+            // Before the definitions are read: a create_segment or
+            // redefine_segment in progress is waited for (`block_writers`).
+            // SAFETY: locks the membership table until the transaction ends.
+            unsafe { pg_sys::LockRelationOid(reg.membership_relid, pg_sys::RowExclusiveLock as i32) };
+            check_catalog(&[source]);
             let mut swept: HashMap<i64, Vec<String>> = HashMap::new();
             let mut summary = vec![];
             for t in time_relative(source) {
@@ -837,6 +908,8 @@ fn build_context(rel: pg_sys::Relation) -> std::rc::Rc<Vec<Feed>> {
             f.filters = Some(unsafe { RowFilters::new(&f.reg.source, desc, &predicates) });
         }
     }
+    // What was read above was read under the transaction's snapshot.
+    check_catalog(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
     let feeds = std::rc::Rc::new(feeds);
     CONTEXTS.with(|c| c.borrow_mut().insert(table, feeds.clone()));
     feeds

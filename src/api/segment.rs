@@ -244,6 +244,9 @@ fn create(
     };
     let owner = unsafe { pg_sys::GetUserId() };
     as_owner(|| {
+        if compiled.is_some() && kind == "active" {
+            maintain::block_writers(&reg);
+        }
         let id = Spi::get_one_with_args::<i64>(
             "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes)
              VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8) RETURNING id",
@@ -311,6 +314,9 @@ fn redefine_segment(name: &str, definition: &str) {
     let reg = require_registered(seg.source);
     let compiled = compile_new(definition, &reg, seg.shared);
     as_owner(|| {
+        if seg.kind == "active" {
+            maintain::block_writers(&reg);
+        }
         let cycle = Spi::get_one_with_args::<bool>(
             "WITH RECURSIVE reach(id) AS (
                  SELECT pg_catalog.unnest($1::bigint[])
