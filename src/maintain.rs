@@ -668,9 +668,9 @@ pub fn notify(source: pg_sys::Oid, summary: Vec<String>) {
 /// contacts cannot deadlock. Taken in its own statement:
 /// the recompute that follows gets a snapshot that sees whatever the
 /// transaction we waited for committed (READ COMMITTED), and under
-/// REPEATABLE READ a concurrent change raises 40001. Returns the keys
-/// known to be locked contacts' keys still (sorted; `direct::lock_contacts`),
-/// none when the statement locked them.
+/// REPEATABLE READ a concurrent change raises 40001. Returns the keys whose
+/// contacts were locked under that very key (sorted;
+/// `direct::lock_contacts`), none when the statement locked them.
 fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     // A few contacts through the key's unique index, without the start-up
     // of a statement; many (one index scan for all) or without that index
