@@ -173,6 +173,23 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
 }
 
 /// The only registered source, if there is exactly one.
+/// The tables registered for `source`: the source itself, its relations
+/// and its lookup targets, sorted by oid.
+pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+        "SELECT COALESCE(pg_catalog.array_agg(t), '{}') FROM (
+             SELECT $1 AS t
+             UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
+             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
+        &[source.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    tables.sort_unstable_by_key(|t| t.to_u32());
+    tables
+}
+
 pub fn only_source() -> Option<pg_sys::Oid> {
     let sources = Spi::get_one::<Vec<pg_sys::Oid>>(
         "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source",

@@ -518,17 +518,7 @@ pub fn block_writers(reg: &Registered) {
             "under REPEATABLE READ its members would be computed under a snapshot that misses what concurrent writers commit",
         );
     }
-    let mut tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT pg_catalog.array_agg(t) FROM (
-             SELECT relid::pg_catalog.oid AS t FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1
-             UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
-             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
-        &[reg.relid.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    tables.sort_unstable_by_key(|t| t.to_u32());
+    let mut tables = catalog::registered_tables(reg.relid);
     tables.push(reg.membership_relid);
     // SAFETY: locks registered tables, held until the transaction ends.
     tables.iter().for_each(|&t| unsafe { pg_sys::LockRelationOid(t, pg_sys::ShareLock as i32) });
@@ -1606,17 +1596,7 @@ CREATE EVENT TRIGGER segments_before_triggers ON ddl_command_end WHEN TAG IN ('C
 
 /// Re-syncs the UPDATE row triggers of every table `source` is registered with.
 pub fn sync_source(source: pg_sys::Oid) {
-    let tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT COALESCE(pg_catalog.array_agg(t), '{}') FROM (
-             SELECT $1 AS t
-             UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
-             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
-        &[source.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    for t in tables {
+    for t in catalog::registered_tables(source) {
         sync_update_trigger(t);
     }
 }

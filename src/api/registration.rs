@@ -249,16 +249,7 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         );
     }
     let source_sql = catalog::qualified_name(rel);
-    let tables: Vec<pg_sys::Oid> = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-        "SELECT pg_catalog.array_agg(t) FROM (
-             SELECT relation::pg_catalog.oid AS t FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
-             UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1
-             UNION SELECT $1) x",
-        &[rel.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
+    let tables = catalog::registered_tables(rel);
     as_owner(|| {
         let ids = Spi::get_one_with_args::<Vec<i64>>(
             "SELECT COALESCE(pg_catalog.array_agg(id), '{}') FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
