@@ -559,6 +559,12 @@ fn attnum(desc: pg_sys::TupleDesc, name: &str) -> i16 {
         .unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN, format!("column \"{name}\" is missing")))
 }
 
+/// How many of a contact's entries in the key index a leaving member is
+/// looked for among before the primary key is asked: a contact is in a few
+/// segments as a rule; past that, a probe of the primary key costs less
+/// than fetching more rows.
+const KEY_PROBES: usize = 8;
+
 /// A table opened for writing, with its indexes, as the executor opens a
 /// statement's result relation.
 struct Table {
@@ -741,17 +747,37 @@ impl Table {
         }
     }
 
-    /// Deletes the row the primary key finds for `columns`; returns whether
-    /// there was one to delete.
+    /// Deletes the member row of `columns` (segment, key); returns whether
+    /// there was one to delete. It is looked for through the index on the
+    /// key first: the contact's entries there share a leaf page, which the
+    /// entering member's entry of the same UPDATE goes to next, where the
+    /// primary key's entry lies on a leaf of its own (one random page less
+    /// per flip pair in a membership table larger than the buffer pool);
+    /// then through the primary key.
     unsafe fn delete(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
         unsafe {
+            let snapshot = (*estate).es_snapshot;
+            let (segment_att, segment) = columns[0];
+            let key_att = columns[1].0;
             let pk = pg_sys::RelationGetPrimaryKeyIndex(self.rel);
             let Some(index) = self.index(|index| (*index).rd_id == pk) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "a membership table without a primary key".into())
             };
-            if !self.fetch(index, columns, (*estate).es_snapshot)
-                && !find(self.rel, index, columns, (*estate).es_snapshot, self.found)
-            {
+            let on_key = self.index(|index| {
+                let form = (*index).rd_index;
+                (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
+                    && (*form).indnkeyatts == 1
+                    && *(*form).indkey.values.as_ptr() == key_att
+            });
+            let of_segment = |slot: *mut pg_sys::TupleTableSlot| {
+                let mut isnull = false;
+                let value = pg_sys::slot_getattr(slot, segment_att as i32, &mut isnull);
+                !isnull && value == segment
+            };
+            let found = on_key.is_some_and(|on_key| self.fetch(on_key, &columns[1..], snapshot, KEY_PROBES, of_segment))
+                || self.fetch(index, columns, snapshot, usize::MAX, |_| true)
+                || find(self.rel, index, columns, snapshot, self.found);
+            if !found {
                 return false;
             }
             let mut tid = (*self.found).tts_tid;
@@ -769,24 +795,37 @@ impl Table {
         }
     }
 
-    /// Fetches into `found` the row of `columns` that `index` (unique) points
-    /// at directly, without the page pruning of an index scan's heap fetch:
-    /// on a membership page each leaving member leaves one dead row, and the
-    /// pruning of `find` scanned the whole page again on the next probe for
-    /// every one of them (~2.5% of a 100-segment UPDATE's backend). False
-    /// also when the row is reached only through a HOT chain (a member row
-    /// updated in place), which `find` follows.
-    unsafe fn fetch(&self, index: pg_sys::Relation, columns: &[(i16, pg_sys::Datum)], snapshot: pg_sys::Snapshot) -> bool {
+    /// Fetches into `found` the first row visible under `snapshot` that
+    /// `index` points at directly for `columns` and that `wanted` accepts,
+    /// looking at `limit` index entries at most; without the page pruning
+    /// of an index scan's heap fetch: on a membership page each leaving
+    /// member leaves one dead row, and the pruning of `find` scanned the
+    /// whole page again on the next probe for every one of them (~2.5% of a
+    /// 100-segment UPDATE's backend). False also when the row is reached
+    /// only through a HOT chain (a member row updated in place), which
+    /// `find` follows.
+    unsafe fn fetch(
+        &self,
+        index: pg_sys::Relation,
+        columns: &[(i16, pg_sys::Datum)],
+        snapshot: pg_sys::Snapshot,
+        limit: usize,
+        wanted: impl Fn(*mut pg_sys::TupleTableSlot) -> bool,
+    ) -> bool {
         unsafe {
             let fetch = (*(*self.rel).rd_tableam).tuple_fetch_row_version.expect("a table access method fetches rows");
             let scan = scan(self.rel, index, columns, snapshot);
             let mut found = false;
-            while !found {
+            for _ in 0..limit {
                 let tid = pg_sys::index_getnext_tid(scan, pg_sys::ScanDirection::ForwardScanDirection);
                 if tid.is_null() {
                     break;
                 }
-                found = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| fetch(self.rel, tid, snapshot, self.found));
+                found = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| fetch(self.rel, tid, snapshot, self.found))
+                    && wanted(self.found);
+                if found {
+                    break;
+                }
             }
             pg_sys::index_endscan(scan);
             found
