@@ -205,6 +205,16 @@ ROLLBACK;
 SELECT segments.drop_segment('Probed positive');
 SELECT segments.unregister_source('probed');
 DROP TABLE probed;
+-- A member already there (written by hand, past the triggers) is neither
+-- inserted twice nor counted again when its contact enters
+BEGIN;
+SELECT segments.member_count('Germans') AS germans_before \gset
+INSERT INTO segments.contacts_membership (segment_id, id) SELECT id, 9 FROM segments.segment WHERE name = 'Germans';
+UPDATE contacts SET country = 'DE' WHERE id = 9;
+SELECT count(*) AS rows_of_9, segments.member_count('Germans') - :germans_before AS counted_again
+  FROM segments.contacts_membership m JOIN segments.segment s ON s.id = m.segment_id
+ WHERE s.name = 'Germans' AND m.id = 9;
+ROLLBACK;
 
 -- UPDATE triggers fire only for UPDATEs that name a column segments read
 -- (or one that ties rows to contacts); nothing is called for the others
