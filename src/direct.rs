@@ -12,7 +12,7 @@
 //! - a segment gaining members is locked `FOR KEY SHARE` first, and skipped
 //!   if it was dropped meanwhile (see `maintain::live`);
 //! - a member that is already there (a concurrent writer won) is not
-//!   inserted twice: the speculative insertion of ON CONFLICT;
+//!   inserted twice, nor counted (`Table::insert_if_absent`);
 //! - a member already gone is not counted; under REPEATABLE READ a segment
 //!   or member changed since the snapshot is a serialization failure;
 //! - no trigger fires on the membership and count tables (they have none of
