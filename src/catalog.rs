@@ -172,7 +172,6 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
     })
 }
 
-/// The only registered source, if there is exactly one.
 /// The tables registered for `source`: the source itself, its relations
 /// and its lookup targets, sorted by oid.
 pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
@@ -190,6 +189,7 @@ pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     tables
 }
 
+/// The only registered source, if there is exactly one.
 pub fn only_source() -> Option<pg_sys::Oid> {
     let sources = Spi::get_one::<Vec<pg_sys::Oid>>(
         "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source",
