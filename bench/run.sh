@@ -62,13 +62,29 @@ paired() {
   if [ ${#r[@]} -eq 0 ]; then printf "—"; return; fi
   awk -v m="$(median "${r[@]}")" 'BEGIN { printf "%.2f", int(m * 100 + 1e-9) / 100 }'
 }
+# The server's processes (the postmaster and its children; backends forked
+# later inherit the postmaster's mask) moved to the CPUs $1 (a taskset list).
+server_on() {
+  local pm; pm=$(head -1 "$(sql -c "SHOW data_directory")/postmaster.pid")
+  for p in $pm $(pgrep -P "$pm"); do taskset -pc "$1" "$p" >/dev/null 2>&1 || true; done
+}
+ALL_CPUS=0-$(( $(nproc) - 1 ))
 # A checkpoint first: the pages the previous run dirtied are written back
-# before the clock starts, not by the backends of this run.
+# before the clock starts, not by the backends of this run. A 1-client run
+# is a ping-pong in which one side always waits for the other; it runs with
+# the server and pgbench on one CPU. On a virtual machine, a CPU left idle
+# longer than the host's halt polling (KVM: up to 200 µs) is put to sleep
+# and woken by the host, which on this machine cost tens of µs per wake-up:
+# pgbench's CPU idles for as long as a transaction takes, so the penalty
+# fell on the slower variants only (BENCHMARKS.md, "Session 24").
 # tps CLIENTS SCRIPT [SECONDS]
 tps() {
   sql -c "CHECKPOINT"
-  pgbench -n -h /tmp -p "$PORT" -U postgres -c "$1" -j "$1" -T "${3:-$T}" -f "$2" $DB 2>/dev/null \
+  local cpus=$ALL_CPUS; [ "$1" = 1 ] && cpus=0
+  server_on "$cpus"
+  taskset -c "$cpus" pgbench -n -h /tmp -p "$PORT" -U postgres -c "$1" -j "$1" -T "${3:-$T}" -f "$2" $DB 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | awk '{ printf ($1 < 100 ? "%.1f" : "%.0f"), $1 }'
+  server_on "$ALL_CPUS"
 }
 # The plain copies of the membership table are freshly written, compact;
 # the membership table itself carries the free space the single-row and bulk
@@ -120,7 +136,7 @@ write_out() {
   echo
   echo "Written by \`make bench\` on $(date -u +%Y-%m-%d): $N contacts, pgbench runs of ${T}s (workload 2: ${T2}s), ${BENCH_REPS:-3} repetitions"
   echo "(workload 2: ${BENCH_REPS:-5}, the lowest and highest tps in brackets) with the variants interleaved, their order rotated"
-  echo "from one repetition to the next; figures are medians, ratios the median of the repetitions' own ratios; every pgbench run and every timed bulk statement starts after a checkpoint, autovacuum is off, every cell of workload 2 starts after its variants' contact tables are rewritten (VACUUM FULL) and a VACUUM, every round of workload 7 after a VACUUM;"
+  echo "from one repetition to the next; figures are medians, ratios the median of the repetitions' own ratios; every pgbench run and every timed bulk statement starts after a checkpoint, every 1-client pgbench run has the server and pgbench on one CPU (see \"Session 24\" below), autovacuum is off, every cell of workload 2 starts after its variants' contact tables are rewritten (VACUUM FULL) and a VACUUM, every round of workload 7 after a VACUUM;"
   echo "workloads 4 and 5 compare with a freshly written copy of the membership table, which is rewritten (VACUUM FULL) first. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM,"
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1),"
   echo "$($PSQL postgres -c 'SELECT version()' | cut -d, -f1), the throwaway cluster's settings (fsync, synchronous_commit and full_page_writes off) and max_wal_size = 8GB."
