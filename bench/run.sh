@@ -93,9 +93,9 @@ tps() {
 }
 # The mean latency in µs of each of two scripts, "A B", from one pgbench run
 # that picks one of them for every transaction: both meet the same moments
-# of the machine, whose throughput moved by ±10% from one second to the next
-# (BENCHMARKS.md, "Session 25"), so their ratio resolves differences of 1%
-# that separate runs cannot. Only for variants that write the same rows (the
+# of the machine, whose throughput moved by ±10–15% from one second to the
+# next (BENCHMARKS.md, "Session 25"), so their ratio resolves differences of
+# 1% that separate runs cannot. Only for variants that write the same rows (the
 # unread column): otherwise one variant's writes evict the other's pages.
 # interleaved CLIENTS A B [SECONDS]
 interleaved() {
@@ -394,7 +394,7 @@ for S in $COUNTS; do
       done
       unset tp
       # The unread column's target (5%) lies within the spread of separate
-      # runs, where no pg_segments code runs: measured also interleaved.
+      # runs (see interleaved).
       if [ $col = unused ]; then
         lp="" lg=""
         for rep in $REPS; do
