@@ -1,6 +1,6 @@
 # pg_segments — the two commands a newcomer needs:
 #   make demo   installs what is missing, builds, starts a throwaway cluster and shows the language at work
-#   make test   every test tier: unit (no server), in-database (pgrx), pg_regress, isolation
+#   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation
 PG_CONFIG ?= /usr/bin/pg_config
 PGXS      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)/pgxs/src/test
 PORT      ?= 54329
@@ -19,8 +19,9 @@ deps:
 install: deps
 	cargo pgrx install --pg-config $(PG_CONFIG)
 
+# The language crate's own tests: no PostgreSQL needed.
 unit:
-	cargo test --lib
+	cargo test -p segments_lang
 
 pgrx-test: deps
 	rm -rf /tmp/pg_segments_pgrx

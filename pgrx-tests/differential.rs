@@ -7,7 +7,7 @@
 // SEGMENTS_SEED and SEGMENTS_ROUNDS change the seed and lengthen the run
 // (they reach the server as segments.test_seed / segments.test_rounds).
 
-use crate::rng::Rng as Dice;
+use rng::Rng as Dice;
 
 const CRM: &str = r#"
 CREATE TABLE d_companies (id bigint PRIMARY KEY, country text, size int);
@@ -180,7 +180,7 @@ fn mismatches() -> Vec<String> {
              SELECT (SELECT count(*) FROM ((SELECT * FROM fresh EXCEPT SELECT * FROM stored)
                                      UNION ALL (SELECT * FROM stored EXCEPT SELECT * FROM fresh)) x),
                     (SELECT count(*) FROM stored) = segments.member_count({name})",
-            name = crate::codegen::literal(&name)
+            name = codegen::literal(&name)
         ))
         .unwrap();
         if diff != Some(0) || count_ok != Some(true) {

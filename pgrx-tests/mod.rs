@@ -4,8 +4,13 @@
 
 use pgrx::prelude::*;
 
-use crate::model::{Catalog, Lookup, Relation};
-use crate::{catalog, codegen, parser, typecheck};
+use crate::state::catalog;
+use segments_lang::model::{Catalog, Lookup, Relation};
+use segments_lang::{codegen, parser, typecheck};
+
+mod rng {
+    include!("../lang/tests/support/rng.rs");
+}
 
 const SAMPLE: &str = r#"
 CREATE TYPE lifecycle AS ENUM ('lead', 'trial', 'customer');
@@ -320,46 +325,52 @@ fn row_filters_agree_with_sql() {
             .collect()
     });
     let mut got: Vec<(i32, Vec<bool>)> = vec![];
-    let mut rows: Vec<(i32, pg_sys::HeapTuple)> = vec![];
-    // SAFETY: rows of rf read by a heap scan under the latest snapshot, the
-    // filters built for rf's descriptor.
-    unsafe {
-        let rel = pg_sys::table_open(oid("rf"), pg_sys::AccessShareLock as i32);
-        let filters = crate::rowfilter::RowFilters::new("public.rf", (*rel).rd_att, &predicates);
+    crate::pg::rowfilter::with_table_rows(oid("rf"), |row_type, rows| {
+        let filters = crate::pg::rowfilter::RowFilters::new("public.rf", row_type, &predicates);
         let native = cases.iter().filter(|(_, n)| *n).count();
         assert_eq!(filters.native(), native, "predicates evaluated natively");
-        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
-        let scan = pg_sys::heap_beginscan(rel, pg_sys::GetLatestSnapshot(), 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
-        loop {
-            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
-            if tuple.is_null() {
-                break;
-            }
-            let mut isnull = false;
-            let id = pg_sys::SPI_getbinval(tuple, (*rel).rd_att, 1, &mut isnull).value() as i32;
-            got.push((id, filters.matches(tuple)));
-            rows.push((id, pg_sys::heap_copytuple(tuple)));
+        let id = |row: &crate::pg::trigger::Row<'_>| row.text(1).unwrap().parse::<i32>().unwrap();
+        for row in rows {
+            got.push((id(row), filters.matches(*row)));
         }
-        pg_sys::heap_endscan(scan);
         // What an UPDATE from one row to another flips: exactly the
         // predicates whose values differ (rows 8–13 differ from row 1 in
         // one or two columns, so most predicates are ruled out unevaluated).
-        for &(a, old) in &rows {
-            for &(b, new) in &rows {
-                let (before, after) = (filters.matches(old), filters.matches(new));
+        for old in rows {
+            for new in rows {
+                let (before, after) = (filters.matches(*old), filters.matches(*new));
                 let want: Vec<(usize, bool)> =
                     (0..cases.len()).filter(|&i| before[i] != after[i]).map(|i| (i, after[i])).collect();
-                assert_eq!(filters.flips(old, new), want, "rows {a} → {b}");
+                assert_eq!(filters.flips(*old, *new), want, "rows {} → {}", id(old), id(new));
             }
         }
-        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
-    }
+    });
     got.sort();
     assert_eq!(got.len(), expected.len());
     for ((id, want), (_, have)) in expected.iter().zip(&got) {
         for (i, (w, h)) in want.iter().zip(have).enumerate() {
             assert_eq!(w, h, "row {id}, predicate {}", cases[i].0);
         }
+    }
+}
+
+/// The language's error kinds reach clients with the SQLSTATEs its one
+/// table gives (`ErrorKind::sqlstate`), packed as PostgreSQL packs them.
+#[pg_test]
+fn error_kinds_raise_their_sqlstates() {
+    use pgrx::PgSqlErrorCode as C;
+    use segments_lang::error::ErrorKind as K;
+    let expected = [
+        (K::Syntax, C::ERRCODE_SYNTAX_ERROR),
+        (K::UnknownColumn, C::ERRCODE_UNDEFINED_COLUMN),
+        (K::UnknownObject, C::ERRCODE_UNDEFINED_OBJECT),
+        (K::TypeMismatch, C::ERRCODE_DATATYPE_MISMATCH),
+        (K::InvalidValue, C::ERRCODE_INVALID_PARAMETER_VALUE),
+        (K::Limit, C::ERRCODE_STATEMENT_TOO_COMPLEX),
+        (K::Cycle, C::ERRCODE_INVALID_OBJECT_DEFINITION),
+    ];
+    for (kind, code) in expected {
+        assert_eq!(crate::pg::error::sqlstate_code(kind.sqlstate()), code, "{kind:?}");
     }
 }
 

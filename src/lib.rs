@@ -1,44 +1,47 @@
 //! pg_segments: CRM-style contact segmentation inside PostgreSQL.
 //!
-//! The language core (`lexer`, `parser`, `ast`, `format`, `model`,
-//! `typecheck`, `codegen`, `error`) imports nothing from pgrx and is tested
-//! without a server; `catalog` and `api` adapt it to PostgreSQL.
-
-pub mod ast;
-pub mod codegen;
-pub mod error;
-pub mod format;
-pub mod lexer;
-pub mod model;
-pub mod parser;
-pub mod typecheck;
+//! The language (parser, checker, SQL generation) is the `segments_lang`
+//! crate, free of PostgreSQL. This crate adapts it, in layers whose imports
+//! run one way:
+//!
+//! - `api`: the SQL functions (`#[pg_extern]`); nothing imports it;
+//! - `maintain`: keeping active segments exact, the trigger path;
+//! - `state`: the catalog as the language sees it, privileges, counts,
+//!   segment liveness, backend caches and their invalidation;
+//! - `pg`: the only code with `unsafe` and raw `pg_sys` calls.
+#![deny(unsafe_code)]
 
 mod api;
-mod catalog;
-mod direct;
 mod maintain;
-mod privilege;
-mod rowfilter;
-mod spi;
-mod sweeper;
+mod pg;
+mod state;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/maintain_trigger.sql", name = "maintain_trigger", requires = ["bootstrap"]);
 
 ::pgrx::pg_module_magic!(name, version);
 
 #[allow(non_snake_case)]
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    sweeper::init();
+    pg::worker::init();
+    pg::trigger::set_handler(maintain::trigger::fired);
+    state::cache::install(state::cache::Hooks {
+        table: maintain::feeds::forget,
+        subtransaction_abort: |subxact| {
+            // What the row trigger collected in the aborted subtransaction,
+            // and the positions of count rows it wrote.
+            maintain::trigger::forget_aborted(subxact);
+            state::counts::forget_own_rows();
+        },
+        transaction_end: |abort| {
+            if abort {
+                maintain::trigger::forget_all();
+            }
+            state::counts::forget_own_rows();
+        },
+    });
 }
-#[cfg(test)]
-mod testing;
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod randomized;
-#[cfg(any(test, feature = "pg_test"))]
-mod rng;
 
 // The in-database tests live in pgrx-tests/ (one tier per directory);
 // `#[pg_schema]` needs an inline module, hence the include.

@@ -1,15 +1,15 @@
 //! The language tools (SPEC §2): parse, format, check, explain.
 
-use pgrx::pg_sys::panic::CaughtError;
-use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+use pgrx::{JsonB, PgRelation};
 
 use super::{bad_argument, raise};
-use crate::error::{Diagnostic, ErrorKind, Problem, Severity};
-use crate::model::Catalog;
-use crate::typecheck::Checked;
-use crate::{ast, catalog, codegen, format, parser, typecheck};
+use crate::pg::backend::{open_relation, regex_problem};
+use segments_lang::error::{Diagnostic, ErrorKind, Problem, Severity};
+use segments_lang::model::Catalog;
+use segments_lang::typecheck::Checked;
+use crate::state::catalog;
+use segments_lang::{ast, codegen, format, parser, typecheck};
 
 /// Compiles each MATCHES pattern with PostgreSQL's regex engine, so that a
 /// bad pattern is reported by `check()` instead of failing later at run time.
@@ -17,27 +17,7 @@ fn regex_problems(expr: &ast::Expr) -> Vec<Problem> {
     expr.regexes()
         .into_iter()
         .filter_map(|(pattern, span)| {
-            let pattern = pattern.to_string();
-            PgTryBuilder::new(move || {
-                // SAFETY: textregexeq takes two text datums and a collation.
-                unsafe {
-                    pg_sys::OidFunctionCall2Coll(
-                        pg_sys::Oid::from(pg_sys::F_TEXTREGEXEQ),
-                        pg_sys::DEFAULT_COLLATION_OID,
-                        "".into_datum().expect("text datum"),
-                        pattern.as_str().into_datum().expect("text datum"),
-                    );
-                }
-                None
-            })
-            .catch_when(PgSqlErrorCode::ERRCODE_INVALID_REGULAR_EXPRESSION, move |e| {
-                let message = match e {
-                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
-                    CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
-                };
-                Some(Problem::error(ErrorKind::InvalidValue, span, message))
-            })
-            .execute()
+            regex_problem(pattern).map(|message| Problem::error(ErrorKind::InvalidValue, span, message))
         })
         .collect()
 }
@@ -72,9 +52,7 @@ fn catalog_of(source: &PgRelation) -> Catalog {
 
 /// The only registered source, opened and locked like a regclass argument.
 fn only_source() -> Option<PgRelation> {
-    // SAFETY: the oid comes from segments.source, whose rows name existing
-    // tables (registration records them; unregistering removes them).
-    catalog::only_source().map(|oid| unsafe { PgRelation::with_lock(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) })
+    catalog::only_source().map(open_relation)
 }
 
 /// The canonical text of a tree given as JSON, validated by parsing it back.

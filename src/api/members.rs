@@ -3,21 +3,22 @@
 //! wrappers (below) that pass keys as text; here they are cast back to the
 //! source key's type, so lookups use the membership indexes.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 use super::registration::require_registered;
-use super::segment::{count, find, find_modifiable, Segment};
+use super::segment::{find, find_modifiable, Segment};
 use super::{bad_argument, fail};
-use crate::catalog::{self, Registered};
-use crate::codegen::ident;
-use crate::maintain::{live, LIVE};
-use crate::privilege::as_owner;
-use crate::spi::{first, read_kept, result_column, text_datum};
+use crate::state::catalog::{self, Registered};
+use segments_lang::codegen::ident;
+use crate::state::liveness::{live, LIVE};
+use crate::pg::backend::current_user;
+use crate::state::cache::Memo;
+use crate::state::counts;
+use crate::state::privilege::as_owner;
+use crate::pg::spi::{self, first, read_kept, result_column, text_datum};
 
 fn require_static(seg: &Segment) {
     if seg.kind != "static" {
@@ -42,9 +43,9 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                         AND $1 OPERATOR(pg_catalog.=) {LIVE}
                      ON CONFLICT DO NOTHING RETURNING 1),
                  n AS (SELECT pg_catalog.count(*) AS n FROM added),
-                 counted AS (INSERT INTO segments.count_delta (segment_id, delta)
-                             SELECT $1, n FROM n WHERE n OPERATOR(pg_catalog.>) 0)
+                 {counted}
                  SELECT n FROM n",
+                counted = counts::counted("SELECT $1, n FROM n WHERE n OPERATOR(pg_catalog.>) 0"),
                 live = live("SELECT $1"),
                 membership = reg.membership(),
                 source = catalog::qualified_name(reg.relid),
@@ -54,7 +55,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .expect("adding members")
         .unwrap_or(0);
-        crate::direct::fold_count(seg.id);
+        counts::fold(seg.id);
         added
     })
 }
@@ -68,9 +69,9 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                      DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
                         AND m.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[]) RETURNING 1),
                  n AS (SELECT pg_catalog.count(*) AS n FROM gone),
-                 counted AS (INSERT INTO segments.count_delta (segment_id, delta)
-                             SELECT $1, OPERATOR(pg_catalog.-) n FROM n WHERE n OPERATOR(pg_catalog.>) 0)
+                 {counted}
                  SELECT n FROM n",
+                counted = counts::counted("SELECT $1, OPERATOR(pg_catalog.-) n FROM n WHERE n OPERATOR(pg_catalog.>) 0"),
                 membership = reg.membership(),
                 typ = reg.key_type,
             ),
@@ -78,7 +79,7 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .expect("removing members")
         .unwrap_or(0);
-        crate::direct::fold_count(seg.id);
+        counts::fold(seg.id);
         removed
     })
 }
@@ -121,7 +122,7 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
         bad_argument(format!("segment \"{}\" belongs to another source", other.name));
     }
     let reg = require_registered(source);
-    let exists = Spi::get_one_with_args::<bool>(
+    let exists = spi::get::<bool>(
         &format!(
             "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{})",
             catalog::qualified_name(reg.relid),
@@ -130,8 +131,6 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
         ),
         &[key.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(false);
     if !exists {
         fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}", catalog::qualified_name(reg.relid)));
@@ -169,46 +168,21 @@ struct Lookup {
     sql: String,
 }
 
-/// A backend-local cache, emptied by `forget_lookups`.
-type Cache<K, V> = RefCell<HashMap<K, Rc<V>>>;
-
 thread_local! {
     /// Lookups by (role, segment name): finding the segment and its source
     /// costs two catalog queries, and is_member may run for every row of a
     /// query. Emptied whenever the segment catalog, a role or a role
-    /// membership changes (callbacks registered by `maintain::catalog_oid`).
-    static LOOKUPS: Cache<(pg_sys::Oid, String), Lookup> = RefCell::new(HashMap::new());
+    /// membership changes (`state::cache`).
+    static LOOKUPS: Memo<(pg_sys::Oid, String), Lookup> = Memo::new();
     /// segments_of's statement by (key type, source if named): finding the
     /// source and its registration costs two catalog queries. The statement
     /// itself runs as the caller, so nothing in it depends on the role.
-    static SEGMENTS_OF: Cache<(pg_sys::Oid, Option<pg_sys::Oid>), String> = RefCell::new(HashMap::new());
-}
-
-pub fn forget_lookups() {
-    LOOKUPS.with(|l| l.borrow_mut().clear());
-    SEGMENTS_OF.with(|l| l.borrow_mut().clear());
-}
-
-/// The value under `key` in `cache`, made by `make` if missing.
-fn remembered<K: std::hash::Hash + Eq, V>(
-    cache: &'static std::thread::LocalKey<Cache<K, V>>,
-    key: K,
-    make: impl FnOnce() -> V,
-) -> Rc<V> {
-    if let Some(v) = cache.with(|c| c.borrow().get(&key).cloned()) {
-        return v;
-    }
-    // First, so that the callbacks that empty the caches are in place.
-    crate::maintain::catalog_oid();
-    let v = Rc::new(make());
-    cache.with(|c| c.borrow_mut().insert(key, v.clone()));
-    v
+    static SEGMENTS_OF: Memo<(pg_sys::Oid, Option<pg_sys::Oid>), String> = Memo::new();
 }
 
 fn lookup(name: &str) -> Rc<Lookup> {
-    // SAFETY: reads the current user id.
-    let role = unsafe { pg_sys::GetUserId() };
-    remembered(&LOOKUPS, (role, name.to_string()), || {
+    let role = current_user();
+    LOOKUPS.with(|l| l.get_or((role, name.to_string()), || {
         let seg = find(name);
         let reg = require_registered(seg.source);
         Lookup {
@@ -220,7 +194,7 @@ fn lookup(name: &str) -> Rc<Lookup> {
                 reg.key_type
             ),
         }
-    })
+    }))
 }
 
 #[pg_extern(stable, name = "_is_member")]
@@ -258,7 +232,7 @@ fn source_for(key_type: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> Rc<String> {
-    remembered(&SEGMENTS_OF, (key_type, source), || {
+    SEGMENTS_OF.with(|s| s.get_or((key_type, source), || {
         let reg = require_registered(source.unwrap_or_else(|| source_for(key_type)));
         format!(
             "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
@@ -267,7 +241,7 @@ fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> 
             ident(&reg.key),
             reg.key_type
         )
-    })
+    }))
 }
 
 #[pg_extern(stable, name = "_segments_of")]
@@ -286,29 +260,7 @@ fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) ->
 // No SET search_path (it would cost every call): this runs only
 // schema-qualified SQL, as the caller, never as the extension owner.
 fn member_count(name: &str) -> i64 {
-    count(find(name).id)
+    counts::count(find(name).id)
 }
 
-extension_sql!(
-    r#"
-CREATE FUNCTION segments.add_members(name text, keys anyarray) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$ SELECT segments._add_members(name, keys::pg_catalog.text[]) $$;
-CREATE FUNCTION segments.remove_members(name text, keys anyarray) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$ SELECT segments._remove_members(name, keys::pg_catalog.text[]) $$;
-CREATE FUNCTION segments.assign(key anyelement, segments text[], replace boolean DEFAULT false) RETURNS void
-LANGUAGE sql VOLATILE AS $$ SELECT segments._assign(key::pg_catalog.text, segments, replace) $$;
-CREATE FUNCTION segments.is_member(name text, key anyelement) RETURNS boolean
-LANGUAGE sql STABLE AS $$ SELECT segments._is_member(name, key::pg_catalog.text) $$;
-CREATE FUNCTION segments.segments_of(key anyelement, source regclass DEFAULT NULL) RETURNS SETOF text
-LANGUAGE sql STABLE AS $$ SELECT segments._segments_of(key::pg_catalog.text, pg_catalog.pg_typeof(key)::pg_catalog.oid, source::pg_catalog.oid) $$;
-CREATE VIEW segments.segment WITH (security_invoker = true) AS
-SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
-       d.created_at, d.updated_at, d.refreshed_at,
-       (SELECT COALESCE(pg_catalog.sum(c.delta), 0)::bigint FROM segments.count_delta c
-         WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count
-  FROM segments.segment_def d;
-GRANT SELECT ON segments.segment TO PUBLIC;
-"#,
-    name = "polymorphic_wrappers",
-    finalize
-);
+extension_sql_file!("../../sql/reading.sql", name = "polymorphic_wrappers", finalize);

@@ -2,13 +2,14 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use crate::pg::spi;
 use pgrx::{PgRelation, PgSqlErrorCode};
 
 use super::{bad_argument, fail, fail_hint};
-use crate::catalog::{self, Registered};
-use crate::codegen::{ident, literal, qualified};
+use crate::state::catalog::{self, Registered};
+use segments_lang::codegen::{ident, literal, qualified};
 use crate::maintain;
-use crate::privilege::{as_owner, regclass_text, require_select, require_table_owner};
+use crate::state::privilege::{as_owner, regclass_text, require_select, require_table_owner};
 
 /// Key types a source may have (SPEC §1).
 const KEY_TYPES: &[&str] = &["int8", "int4", "uuid", "text"];
@@ -42,15 +43,13 @@ fn require_column(rel: pg_sys::Oid, column: &str) -> (pg_sys::Oid, String) {
 
 /// Whether a unique, non-partial index covers exactly `column`.
 fn is_unique(rel: pg_sys::Oid, column: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+    spi::get::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
                           ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
                         WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique AND i.indnatts OPERATOR(pg_catalog.=) 1
                           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname OPERATOR(pg_catalog.=) $2)",
         &[rel.into(), column.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(false)
 }
 
@@ -89,7 +88,7 @@ pub fn require_registered(rel: pg_sys::Oid) -> Registered {
 
 /// A membership table name not taken yet: `<table>_membership`, else with the schema.
 fn membership_name(rel: pg_sys::Oid) -> String {
-    Spi::get_one_with_args::<String>(
+    spi::get::<String>(
         "SELECT CASE WHEN pg_catalog.to_regclass(pg_catalog.format('segments.%I', left(c.relname, 52) || '_membership')) IS NULL
                      THEN left(c.relname, 52) || '_membership'
                      ELSE left(n.nspname || '_' || c.relname, 40) || '_' || c.oid::text || '_membership' END
@@ -97,8 +96,6 @@ fn membership_name(rel: pg_sys::Oid) -> String {
           WHERE c.oid OPERATOR(pg_catalog.=) $1",
         &[rel.into()],
     )
-    .ok()
-    .flatten()
     .expect("the source exists")
 }
 
@@ -121,9 +118,7 @@ pub fn rebuild_members_view() {
             .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
             .collect()
     });
-    let exists = Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('segments.members') IS NOT NULL")
-        .ok()
-        .flatten()
+    let exists = spi::get::<bool>("SELECT pg_catalog.to_regclass('segments.members') IS NOT NULL", &[])
         .unwrap_or(false);
     if exists {
         Spi::run("DROP VIEW segments.members").expect("dropping segments.members");
@@ -220,9 +215,9 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
         )
         .expect("recording the source");
         rebuild_members_view();
-        maintain::install_triggers(rel);
-        maintain::sync_source(rel);
-        maintain::catalog_changed();
+        maintain::install::install_triggers(rel);
+        maintain::install::sync_source(rel);
+        crate::state::cache::catalog_changed();
     });
 }
 
@@ -233,12 +228,10 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     let reg = require_registered(rel);
     require_table_owner(rel, "unregister it");
     let segments = as_owner(|| {
-        Spi::get_one_with_args::<i64>(
+        spi::get::<i64>(
             "SELECT pg_catalog.count(*) FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
             &[rel.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or(0)
     });
     if segments > 0 && !cascade {
@@ -251,14 +244,12 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     let source_sql = catalog::qualified_name(rel);
     let tables = catalog::registered_tables(rel);
     as_owner(|| {
-        let ids = Spi::get_one_with_args::<Vec<i64>>(
+        let ids = spi::get::<Vec<i64>>(
             "SELECT COALESCE(pg_catalog.array_agg(id), '{}') FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
             &[rel.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or_default();
-        crate::direct::lock_for_drop(&ids);
+        crate::state::liveness::lock_for_drop(&ids);
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
                  SELECT id FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1)",
@@ -279,25 +270,23 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         ))
         .expect("removing the membership table");
         // After the DROP TABLE, which waited for every writer of the table.
-        maintain::forget_segments(&ids, None);
+        crate::state::liveness::forget_segments(&ids, None);
         for t in &tables {
-            maintain::remove_unused_triggers(*t);
+            maintain::install::remove_unused_triggers(*t);
         }
-        maintain::catalog_changed();
+        crate::state::cache::catalog_changed();
     });
 }
 
 /// Whether values of the two types can be compared with pg_catalog's `=`.
 fn comparable(a: pg_sys::Oid, b: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
+    spi::get::<bool>(
         "SELECT $1 OPERATOR(pg_catalog.=) $2 OR EXISTS (
              SELECT FROM pg_catalog.pg_operator o
               WHERE o.oprname OPERATOR(pg_catalog.=) '=' AND o.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
                 AND o.oprleft OPERATOR(pg_catalog.=) $1 AND o.oprright OPERATOR(pg_catalog.=) $2)",
         &[a.into(), b.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(false)
 }
 
@@ -390,14 +379,12 @@ fn register_lookup(
 /// `insert` takes the source and the name as $1 and $2, then `rest`.
 fn record(kind: &str, source: pg_sys::Oid, name: &str, table: pg_sys::Oid, insert: &str, rest: Vec<DatumWithOid<'_>>) {
     as_owner(|| {
-        let taken = Spi::get_one_with_args::<bool>(
+        let taken = spi::get::<bool>(
             &format!(
                 "SELECT EXISTS (SELECT FROM segments.{kind} WHERE source OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2)"
             ),
             &[source.into(), name.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or(false);
         if taken {
             fail(
@@ -408,8 +395,22 @@ fn record(kind: &str, source: pg_sys::Oid, name: &str, table: pg_sys::Oid, inser
         let mut args: Vec<DatumWithOid<'_>> = vec![source.into(), name.into()];
         args.extend(rest);
         Spi::run_with_args(insert, &args).unwrap_or_else(|e| panic!("recording the {kind}: {e}"));
-        maintain::install_triggers(table);
-        maintain::sync_source(source);
-        maintain::catalog_changed();
+        maintain::install::install_triggers(table);
+        maintain::install::sync_source(source);
+        crate::state::cache::catalog_changed();
     });
 }
+
+/// `segments._sync_update_trigger(oid)`, for the event trigger of
+/// sql/before_triggers.sql.
+#[pg_extern(name = "_sync_update_trigger")]
+#[search_path(pg_catalog, pg_temp)]
+fn sync_update_trigger_sql(table: pg_sys::Oid) {
+    as_owner(|| maintain::install::sync_update_trigger(table));
+}
+
+extension_sql_file!(
+    "../../sql/before_triggers.sql",
+    name = "before_triggers",
+    requires = [sync_update_trigger_sql, "maintain_trigger"]
+);

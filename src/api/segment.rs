@@ -7,11 +7,13 @@ use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use super::language::text_of_tree;
 use super::registration::require_registered;
 use super::{bad_argument, compile_checked, fail, fail_hint};
-use crate::catalog::{self, Registered};
-use crate::codegen;
-use crate::privilege::{as_owner, is_admin, require_select};
-use crate::spi::{first, read_kept};
-use crate::{format, maintain, parser};
+use crate::state::catalog::{self, Registered};
+use segments_lang::codegen;
+use crate::pg::backend::current_user;
+use crate::state::privilege::{as_owner, is_admin, require_select};
+use crate::pg::spi::{self, first, read_kept};
+use crate::maintain;
+use segments_lang::{format, parser};
 
 /// A segment the caller can see.
 pub struct Segment {
@@ -63,13 +65,11 @@ pub fn find_modifiable(name: &str) -> Segment {
 
 fn name_taken(name: &str, except: Option<i64>) -> bool {
     as_owner(|| {
-        Spi::get_one_with_args::<bool>(
+        spi::get::<bool>(
             "SELECT EXISTS (SELECT FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)
                               AND id IS DISTINCT FROM $2)",
             &[name.into(), except.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or(false)
     })
 }
@@ -110,12 +110,10 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
     let references = checked.pred.segments();
     if shared {
         for id in &references {
-            let personal = Spi::get_one_with_args::<String>(
+            let personal = spi::get::<String>(
                 "SELECT name FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1 AND NOT shared",
                 &[(*id).into()],
-            )
-            .ok()
-            .flatten();
+            );
             if let Some(name) = personal {
                 fail_hint(
                     PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -135,12 +133,10 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
 }
 
 fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
-    Spi::get_one_with_args::<pg_sys::Oid>(
+    spi::get::<pg_sys::Oid>(
         "SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', $1, $2))::pg_catalog.oid",
         &[schema.into(), name.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(pg_sys::Oid::INVALID)
 }
 
@@ -148,7 +144,7 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
 /// count from the membership just computed (a repair, like the recompute).
 /// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
-    maintain::recompute(&[maintain::Job { id, predicate: predicate.to_string(), track, flat: false }], reg, maintain::Rows::All);
+    maintain::recompute::recompute(&[maintain::recompute::Job { id, predicate: predicate.to_string(), track, flat: false }], reg, maintain::recompute::Rows::All);
     let count = format!("SELECT pg_catalog.count(*) FROM {} WHERE segment_id OPERATOR(pg_catalog.=) $1", reg.membership());
     record_fill(id, &count);
 }
@@ -185,9 +181,8 @@ fn record_fill(id: i64, count: &str) {
         &format!(
             "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
               WHERE id OPERATOR(pg_catalog.=) $1;
-             DELETE FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1;
-             INSERT INTO segments.count_delta (segment_id, delta) SELECT $1, ({count})
-              WHERE EXISTS (SELECT FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1)"
+             {}",
+            crate::state::counts::reset("$1", count)
         ),
         &[id.into()],
     )
@@ -197,8 +192,8 @@ fn record_fill(id: i64, count: &str) {
 /// After a segment's membership changed, recomputes the active segments
 /// that depend on it, in dependency order.
 fn propagate(id: i64, reg: &Registered) {
-    let (_, summary) = maintain::apply(&maintain::dependents(id).iter().collect::<Vec<_>>(), reg, maintain::Rows::All);
-    maintain::notify(reg.relid, summary);
+    let (_, summary) = maintain::recompute::apply(&maintain::definitions::dependents(id).iter().collect::<Vec<_>>(), reg, maintain::recompute::Rows::All);
+    maintain::notify::notify(reg.relid, summary);
 }
 
 fn set_dependencies(id: i64, references: &[i64]) {
@@ -242,10 +237,10 @@ fn create(
         None if kind == "static" => None,
         None => bad_argument("an active segment needs a definition".into()),
     };
-    let owner = unsafe { pg_sys::GetUserId() };
+    let owner = current_user();
     as_owner(|| {
         if compiled.is_some() && kind == "active" {
-            maintain::block_writers(&reg);
+            maintain::writers::block_writers(&reg);
         }
         let id = Spi::get_one_with_args::<i64>(
             "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes)
@@ -270,11 +265,11 @@ fn create(
             )
             .expect("recording time dependence");
             set_dependencies(id, &c.references);
-            maintain::set_reads(id, rel, &c.columns);
+            maintain::install::set_reads(id, rel, &c.columns);
             fill_new(id, &c.predicate, &reg);
         }
-        maintain::sync_source(rel);
-        maintain::catalog_changed();
+        maintain::install::sync_source(rel);
+        crate::state::cache::catalog_changed();
         id
     })
 }
@@ -315,9 +310,9 @@ fn redefine_segment(name: &str, definition: &str) {
     let compiled = compile_new(definition, &reg, seg.shared);
     as_owner(|| {
         if seg.kind == "active" {
-            maintain::block_writers(&reg);
+            maintain::writers::block_writers(&reg);
         }
-        let cycle = Spi::get_one_with_args::<bool>(
+        let cycle = spi::get::<bool>(
             "WITH RECURSIVE reach(id) AS (
                  SELECT pg_catalog.unnest($1::bigint[])
                  UNION
@@ -325,8 +320,6 @@ fn redefine_segment(name: &str, definition: &str) {
              SELECT EXISTS (SELECT FROM reach WHERE id OPERATOR(pg_catalog.=) $2)",
             &[compiled.references.clone().into(), seg.id.into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or(false);
         if cycle {
             fail(
@@ -341,11 +334,11 @@ fn redefine_segment(name: &str, definition: &str) {
         )
         .expect("storing the definition");
         set_dependencies(seg.id, &compiled.references);
-        maintain::set_reads(seg.id, seg.source, &compiled.columns);
+        maintain::install::set_reads(seg.id, seg.source, &compiled.columns);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
-        maintain::sync_source(seg.source);
-        maintain::catalog_changed();
+        maintain::install::sync_source(seg.source);
+        crate::state::cache::catalog_changed();
     });
 }
 
@@ -383,7 +376,7 @@ fn rename_segment(name: &str, new_name: &str) {
             )
             .expect("rewriting a dependent definition");
         }
-        maintain::catalog_changed();
+        crate::state::cache::catalog_changed();
     });
 }
 
@@ -406,7 +399,7 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
                      SELECT s.id, s.name, pg_catalog.pg_has_role($2::pg_catalog.oid, s.owner, 'MEMBER')
                        FROM dep JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) dep.id",
                     None,
-                    &[seg.id.into(), unsafe { pg_sys::GetUserId() }.into()],
+                    &[seg.id.into(), current_user().into()],
                 )
                 .expect("reading dependents")
                 .map(|r| {
@@ -436,28 +429,17 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
     }
     let ids: Vec<i64> = doomed.iter().map(|d| d.0).collect();
     as_owner(|| {
-        crate::direct::lock_for_drop(&ids);
+        crate::state::liveness::lock_for_drop(&ids);
         Spi::run_with_args(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
              DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
             &[ids.clone().into()],
         )
         .expect("dropping the segment");
-        maintain::forget_segments(&ids, Some(&require_registered(seg.source).membership()));
-        maintain::sync_source(seg.source);
-        maintain::catalog_changed();
+        crate::state::liveness::forget_segments(&ids, Some(&require_registered(seg.source).membership()));
+        maintain::install::sync_source(seg.source);
+        crate::state::cache::catalog_changed();
     });
-}
-
-/// Member count of a segment the caller can see.
-pub fn count(id: i64) -> i64 {
-    Spi::get_one_with_args::<i64>(
-        "SELECT COALESCE(pg_catalog.sum(delta), 0)::pg_catalog.int8 FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1",
-        &[id.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(0)
 }
 
 #[pg_extern(volatile)]
@@ -467,11 +449,11 @@ fn refresh_segment(name: &str) -> i64 {
     let reg = require_registered(seg.source);
     if let Some(definition) = &seg.definition {
         as_owner(|| {
-            fill(seg.id, &maintain::predicate(seg.id, definition, &reg), &reg, seg.track_changes);
+            fill(seg.id, &maintain::definitions::predicate(seg.id, definition, &reg), &reg, seg.track_changes);
             propagate(seg.id, &reg);
         });
     }
-    count(seg.id)
+    crate::state::counts::count(seg.id)
 }
 
 #[pg_extern(volatile)]
@@ -487,8 +469,8 @@ fn freeze_segment(name: &str) {
             &[seg.id.into()],
         )
         .expect("freezing");
-        maintain::sync_source(seg.source);
-        maintain::catalog_changed();
+        maintain::install::sync_source(seg.source);
+        crate::state::cache::catalog_changed();
     });
 }
 
@@ -510,4 +492,14 @@ fn dependents(name: &str) -> SetOfIterator<'static, String> {
             .collect()
     });
     SetOfIterator::new(names)
+}
+
+/// Brings every time-relative active segment up to date with the passing of
+/// time: only the contacts whose time values crossed a boundary since the
+/// segment's last sweep are recomputed (and, for segments that reference
+/// those, the same contacts). Returns how many memberships changed.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn refresh_due() -> i64 {
+    maintain::sweep::refresh_due()
 }

@@ -1,14 +1,49 @@
-//! Statements run with kept generic plans: the write path and the read
-//! functions run the same few statements over and over, and planning them
-//! each time would cost more than running them.
+//! The one way the extension runs SQL. A failure is an ERROR, never a
+//! default: `get` answers None only for no row or a NULL.
+//!
+//! The write path and the read functions run the same few statements over
+//! and over: those run with kept generic plans (`run_kept`, `read_kept`),
+//! since planning them each time would cost more than running them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+use pgrx::spi::SpiError;
 
-use crate::api::fail;
+use super::error::{fail, Code as PgSqlErrorCode};
+
+/// The first column of the first row `sql` returns; None for no row or
+/// NULL. Any other failure is an ERROR.
+pub fn get<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> Option<T> {
+    match Spi::get_one_with_args::<T>(sql, args) {
+        Ok(value) => value,
+        Err(SpiError::InvalidPosition) => None,
+        Err(e) => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}")),
+    }
+}
+
+/// Runs `sql`; a failure is an ERROR.
+pub fn run(sql: &str, args: &[DatumWithOid<'_>]) {
+    if let Err(e) = Spi::run_with_args(sql, args) {
+        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}"));
+    }
+}
+
+/// Every row of `sql`, each made by `row` from the row's columns.
+pub fn rows<T>(sql: &str, args: &[DatumWithOid<'_>], row: impl Fn(&pgrx::spi::SpiHeapTupleData) -> T) -> Vec<T> {
+    Spi::connect(|client| match client.select(sql, None, args) {
+        Ok(table) => table.map(|r| row(&r)).collect(),
+        Err(e) => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}")),
+    })
+}
+
+/// Column `n` (1-based) of an SPI row; NULL and a failure to convert are
+/// None (for `rows`).
+pub fn column<T: FromDatum + IntoDatum>(r: &pgrx::spi::SpiHeapTupleData, n: usize) -> Option<T> {
+    r.get::<T>(n).ok().flatten()
+}
 
 thread_local! {
     /// Kept generic plans of the statements every write runs, by SQL text.
@@ -23,16 +58,16 @@ const KEPT_PLANS: usize = 1000;
 /// Runs `sql` with a kept generic plan; the caller reads `SPI_tuptable`.
 /// Must run inside an SPI connection (`Spi::connect_mut`).
 pub fn run_kept(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
-    run(sql, types, args, false)
+    execute(sql, types, args, false)
 }
 
 /// `run_kept` for a statement that only reads, under the active snapshot
 /// (SPI's read-only mode: no new snapshot, no command counter increment).
 pub fn read_kept(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
-    run(sql, types, args, true)
+    execute(sql, types, args, true)
 }
 
-fn run(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum], read_only: bool) {
+fn execute(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum], read_only: bool) {
     let cached = PLANS.with(|p| p.borrow().get(sql).copied());
     let plan = cached.unwrap_or_else(|| {
         let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
@@ -100,6 +135,17 @@ pub fn first<T: FromDatum>(n: i32) -> Option<T> {
 
 pub fn text_datum(text: &str) -> pg_sys::Datum {
     text.into_datum().expect("a text datum")
+}
+
+/// Registers a trigger's transition tables (`new_rows`, `old_rows`) with
+/// the SPI connection `f` runs in, then runs `f`.
+pub fn with_transition_tables<R>(trigger: &super::trigger::Trigger<'_>, f: impl FnOnce() -> R) -> R {
+    Spi::connect_mut(|_| {
+        // SAFETY: trigger data of the running trigger, registered with the
+        // SPI connection just opened.
+        unsafe { pg_sys::SPI_register_trigger_data(trigger.data()) };
+        f()
+    })
 }
 
 /// Runs a statement without parameters under the latest snapshot, also in

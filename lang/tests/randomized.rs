@@ -3,10 +3,13 @@
 //! panic. Fixed seed by default; `SEGMENTS_SEED` and `SEGMENTS_ITERATIONS`
 //! run others and longer.
 
-use crate::ast::*;
-use crate::error::{ErrorKind, Span};
-use crate::rng::Rng;
-use crate::{codegen, format, parser, testing, typecheck};
+use segments_lang::ast::*;
+use segments_lang::error::{ErrorKind, Span};
+use support::rng::Rng;
+use segments_lang::{codegen, format, parser, typecheck};
+use support::catalog as testing;
+
+mod support;
 
 fn seed() -> u64 {
     std::env::var("SEGMENTS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_5E65)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
+use crate::pg::spi;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 pub static SWEEP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
@@ -32,7 +33,7 @@ pub fn init() {
         GucFlags::default(),
     );
     // SAFETY: reading a backend global set by the postmaster.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+    if super::backend::preloading() {
         BackgroundWorkerBuilder::new("pg_segments sweeper")
             .set_function("segments_sweeper_main")
             .set_library("pg_segments")
@@ -57,14 +58,11 @@ pub extern "C-unwind" fn segments_sweeper_main(_arg: pg_sys::Datum) {
         }
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its settings.
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            super::backend::reload_configuration();
         }
         BackgroundWorker::transaction(|| {
-            let installed = Spi::get_one::<bool>(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_segments')",
-            )
-            .ok()
-            .flatten()
+            let installed = spi::get::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_segments')", &[])
             .unwrap_or(false);
             if installed {
                 Spi::run("SELECT segments.refresh_due()").expect("sweeping time-relative segments");

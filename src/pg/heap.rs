@@ -1,396 +1,141 @@
-//! Membership flips and count folds, written without a statement.
+//! Rows written, found and locked with the executor's own routines,
+//! without starting a statement.
 //!
-//! A single-row UPDATE that moves a contact across the boundary of row-local
-//! segments changes a membership row or two and a count delta or two.
-//! Through SQL that took one statement whose executor start-up and shutdown
-//! cost more than the writes (measured with 100 segments: ~220 µs per
-//! UPDATE, against ~60 µs here). The same rows are written here with the
-//! executor's own routines, the way `INSERT … ON CONFLICT DO NOTHING`,
-//! `DELETE` and `SELECT … FOR KEY SHARE` write and lock them, with their
-//! semantics:
-//!
-//! - a segment gaining members is locked `FOR KEY SHARE` first, and skipped
-//!   if it was dropped meanwhile (see `maintain::live`);
-//! - a member that is already there (a concurrent writer won) is not
-//!   inserted twice, nor counted (`Table::insert_if_absent`);
-//! - a member already gone is not counted; under REPEATABLE READ a segment
-//!   or member changed since the snapshot is a serialization failure;
-//! - no trigger fires on the membership and count tables (they have none of
-//!   their own; README, "Active segments").
-//!
-//! The change log of tracked segments is written by a statement
-//! (`maintain::apply_flips`).
+//! A single-row UPDATE that moves a contact across the boundary of
+//! row-local segments changes a membership row or two and a count delta or
+//! two; through SQL that took one statement whose executor start-up and
+//! shutdown cost more than the writes (bench/findings.md). These routines
+//! write and lock the same rows the way `INSERT … ON CONFLICT DO NOTHING`,
+//! `DELETE` and `SELECT … FOR …` do, with their semantics; what to write is
+//! decided above (`maintain::flips`, `state::counts`, `state::liveness`).
+//! No trigger fires on the tables written here.
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 
 use pgrx::pg_sys;
-use pgrx::PgSqlErrorCode;
 
-use crate::api::fail;
-use crate::maintain::Delta;
+use super::backend::repeatable_read;
+use super::error::{fail, serialization_failure, Code as PgSqlErrorCode};
 
-/// A contact entering (or leaving) a segment.
-pub struct Flip {
-    pub segment: i64,
-    /// The contact's key, in its text form.
-    pub key: String,
-    pub enter: bool,
-    /// The catalog generation it was decided under
-    /// (`maintain::catalog_generation`); None when the segments it names may
-    /// have been read from the catalog before that generation was taken (a
-    /// recompute by contact): its segment is then looked up and locked as a
-    /// row (`lock_live`).
-    pub generation: Option<u64>,
+/// A statement's worth of work without a statement: a fresh snapshot
+/// (READ COMMITTED) that sees what this transaction wrote so far, and an
+/// executor state whose memory holds every allocation; what it writes is
+/// visible to the statements after it.
+pub struct Statement {
+    estate: *mut pg_sys::EState,
+    outer: pg_sys::MemoryContext,
+    _snapshot: super::guard::ActiveSnapshot,
 }
 
-/// Runs `work` as a statement of its own would run: under a fresh snapshot
-/// (READ COMMITTED) that sees what this transaction wrote so far, with an
-/// executor state whose memory holds every allocation; what it wrote is
-/// visible to the statements after it.
-fn as_statement<R>(work: impl FnOnce(*mut pg_sys::EState) -> R) -> R {
-    // SAFETY: inside a transaction; the snapshot pushed here is popped and
-    // the executor state freed here, or both with the (sub)transaction on
-    // error.
-    unsafe {
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-        pg_sys::CommandCounterIncrement();
-        pg_sys::UpdateActiveSnapshotCommandId();
+/// Runs `work` as a statement of its own would run (`Statement`).
+pub fn statement<R>(work: impl FnOnce(&Statement) -> R) -> R {
+    let snapshot = super::guard::ActiveSnapshot::for_statement();
+    // SAFETY: inside a transaction; the executor state is freed, and the
+    // memory context switched back, by Drop (or with the (sub)transaction
+    // on error).
+    let st = unsafe {
         let estate = pg_sys::CreateExecutorState();
-        let old = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
+        let outer = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
         (*estate).es_snapshot = pg_sys::GetActiveSnapshot();
         (*estate).es_output_cid = pg_sys::GetCurrentCommandId(true);
-        let result = work(estate);
-        pg_sys::MemoryContextSwitchTo(old);
-        pg_sys::FreeExecutorState(estate);
-        pg_sys::CommandCounterIncrement();
-        pg_sys::PopActiveSnapshot();
-        result
-    }
-}
-
-/// Applies `flips` to the membership table `membership` (key column `key`)
-/// and adds the count deltas (`add_counts`).
-/// Returns how many members entered and left each segment, and which flips
-/// took effect (for the change log).
-pub fn apply_flips(
-    membership: pg_sys::Oid,
-    key: &str,
-    flips: &[&Flip],
-) -> (HashMap<i64, Delta>, Vec<bool>) {
-    as_statement(|estate| {
-        let mut entering: Vec<i64> = flips.iter().filter(|f| f.enter).map(|f| f.segment).collect();
-        entering.sort_unstable();
-        entering.dedup();
-        // None as soon as one flip was decided without a generation.
-        let decided = flips.iter().map(|f| f.generation).min().flatten();
-        // SAFETY: relations opened and closed here, rows of their own types.
-        unsafe {
-            let live = lock_live(&entering, estate, decided);
-            let table = Table::open(membership);
-            let (segment_att, key_att, entered_att) =
-                (table.attnum("segment_id"), table.attnum(key), table.attnum("entered_at"));
-            let input = KeyInput::new(table.rel, key_att);
-            let now = pg_sys::GetCurrentTransactionStartTimestamp();
-            let mut deltas: HashMap<i64, Delta> = HashMap::new();
-            let mut done = Vec::with_capacity(flips.len());
-            for f in flips {
-                let applied = if f.enter && !live.contains(&f.segment) {
-                    false
-                } else {
-                    let values = [
-                        (segment_att, pg_sys::Datum::from(f.segment)),
-                        (key_att, input.datum(&f.key)),
-                        (entered_att, pg_sys::Datum::from(now)),
-                    ];
-                    if f.enter {
-                        table.insert_if_absent(&values, estate)
-                    } else {
-                        table.delete(&values[..2], estate)
-                    }
-                };
-                if applied {
-                    let d = deltas.entry(f.segment).or_default();
-                    if f.enter {
-                        d.entered += 1;
-                    } else {
-                        d.left += 1;
-                    }
-                }
-                done.push(applied);
-                // What the index checks evaluated for this row.
-                let per_tuple = (*estate).es_per_tuple_exprcontext;
-                if !per_tuple.is_null() {
-                    pg_sys::MemoryContextReset((*per_tuple).ecxt_per_tuple_memory);
-                }
-            }
-            table.close();
-            let mut counts: Vec<(i64, i64)> =
-                deltas.iter().filter(|(_, d)| d.entered != d.left).map(|(&id, d)| (id, d.entered - d.left)).collect();
-            counts.sort_unstable();
-            add_counts(&counts, estate);
-            (deltas, done)
-        }
-    })
-}
-
-/// Adds count deltas (segment, delta) to this backend's own delta row of
-/// each segment, updated in place (a HOT update: no index entry, nothing to
-/// fold later); a new row where it has none. Only this backend writes its
-/// rows, so no writer waits for another: a row it cannot update at once
-/// (folded or being folded by another transaction, or held by a transaction
-/// it prepared) is left alone and a new one appended, as before this row
-/// existed. Appending a row per segment and transaction, the way bulk
-/// statements count, cost a 100-segment single-row UPDATE ~10% of its tps in
-/// inserts and their folds.
-///
-/// # Safety
-/// Inside `as_statement`.
-unsafe fn add_counts(counts: &[(i64, i64)], estate: *mut pg_sys::EState) {
-    if counts.is_empty() {
-        return;
-    }
-    unsafe {
-        let table = Table::open(count_delta());
-        let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
-        for &(id, delta) in counts {
-            let updated = own_count_row(id).and_then(|tid| table.add_to(tid, (segment_att, id), delta_att, delta, estate));
-            let tid = updated.unwrap_or_else(|| {
-                table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(delta))], estate);
-                (*table.slot).tts_tid
-            });
-            OWN_COUNTS.with(|o| o.borrow_mut().insert(id, tid));
-        }
-        table.close();
-    }
-}
-
-thread_local! {
-    /// Where the latest version of this backend's own delta row of each
-    /// segment is, in the count table `count_delta` returns (forgotten with
-    /// it). A position is only a hint: `Table::add_to` checks that it holds
-    /// a visible row of the segment before updating it.
-    static OWN_COUNTS: std::cell::RefCell<HashMap<i64, pg_sys::ItemPointerData>> =
-        std::cell::RefCell::new(HashMap::new());
-}
-
-fn own_count_row(segment: i64) -> Option<pg_sys::ItemPointerData> {
-    OWN_COUNTS.with(|o| o.borrow().get(&segment).copied())
-}
-
-/// Forgets this backend's delta rows: after an abort the versions it wrote
-/// are dead, after PREPARE TRANSACTION they belong to the prepared
-/// transaction, which holds them until it ends, and a new count table
-/// (the extension created again) has none of them.
-pub fn forget_count_rows() {
-    OWN_COUNTS.with(|o| o.borrow_mut().clear());
-}
-
-/// Folds a segment's count deltas into one row. Rows another transaction
-/// holds (folding them) are skipped, as `FOR UPDATE SKIP LOCKED` skips
-/// them, so this never waits. The segment is locked first, as by every
-/// writer of deltas: a drop_segment waits for the fold, or the fold finds
-/// the segment gone and does nothing. The deltas are found by a plain index
-/// scan, which marks the index entries of folded (dead) deltas as such:
-/// the bitmap scan the planner picks for a statement does not, and then
-/// reads every dead delta since the last vacuum on every fold.
-pub fn fold_count(id: i64) {
-    as_statement(|estate| {
-        // SAFETY: relations opened and closed here, rows of their own types.
-        unsafe {
-            if lock_live(&[id], estate, None).is_empty() {
-                return;
-            }
-            let table = Table::open(count_delta());
-            let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
-            let Some(index) = table.index(|index| (*(*index).rd_index).indkey.values.as_slice(1)[0] == segment_att) else {
-                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "segments.count_delta without its index".into())
-            };
-            let mut seen = vec![];
-            let found = table.found;
-            let scan = scan(table.rel, index, &[(segment_att, pg_sys::Datum::from(id))], (*estate).es_snapshot);
-            while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, found) {
-                pg_sys::slot_getsomeattrs_int(found, delta_att as i32);
-                seen.push(((*found).tts_tid, (*(*found).tts_values.add(delta_att as usize - 1)).value() as i64));
-            }
-            pg_sys::index_endscan(scan);
-            if seen.len() > 1 {
-                // A row this cannot delete at once is being (or was) folded
-                // by another transaction, or added to by the backend whose
-                // own row it is (the newer version holds the sum).
-                let taken: Vec<i64> = seen
-                    .into_iter()
-                    .filter_map(|(mut tid, delta)| {
-                        (table.delete_tid(&mut tid, estate, false) == pg_sys::TM_Result::TM_Ok).then_some(delta)
-                    })
-                    .collect();
-                if !taken.is_empty() {
-                    let sum: i64 = taken.iter().sum();
-                    table.insert(&[(segment_att, pg_sys::Datum::from(id)), (delta_att, pg_sys::Datum::from(sum))], estate);
-                }
-            }
-            table.close();
-        }
-    })
-}
-
-thread_local! {
-    /// The oid of `segments.count_delta`, with the oid of the segment
-    /// catalog it was looked up with: a new catalog (the extension dropped
-    /// and created again) means a new table.
-    static COUNT_DELTA: std::cell::Cell<(pg_sys::Oid, pg_sys::Oid)> =
-        const { std::cell::Cell::new((pg_sys::Oid::INVALID, pg_sys::Oid::INVALID)) };
-}
-
-/// `segments.count_delta`.
-fn count_delta() -> pg_sys::Oid {
-    let catalog = crate::maintain::catalog_oid();
-    let (known_catalog, known) = COUNT_DELTA.with(|c| c.get());
-    if known_catalog == catalog && known != pg_sys::Oid::INVALID {
-        return known;
-    }
-    // SAFETY: catalog lookups by name, inside a transaction.
-    let oid = unsafe {
-        pg_sys::get_relname_relid(c"count_delta".as_ptr(), pg_sys::get_namespace_oid(c"segments".as_ptr(), false))
+        Statement { estate, outer, _snapshot: snapshot }
     };
-    COUNT_DELTA.with(|c| c.set((catalog, oid)));
-    forget_count_rows();
-    oid
+    work(&st)
 }
 
-pub fn repeatable_read() -> bool {
-    // SAFETY: reads a backend-local setting.
-    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
-}
-
-pub fn serialization_failure(what: &str) -> ! {
-    fail(PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE, format!("could not serialize access due to concurrent {what}"))
-}
-
-/// At most this many segments entered by one statement are locked by
-/// `lock_segment`; more take row locks, which need no room in the shared
-/// lock table.
-const OBJECT_LOCKS: usize = 16;
-
-/// Locks the segments `ids` against drop_segment until commit (in id order)
-/// and returns those that still exist.
-///
-/// Under READ COMMITTED, when the flips were decided under catalog
-/// generation `decided`, a few segments take the heavyweight lock of
-/// `lock_segment`, which writes nothing: drop_segment takes it exclusively
-/// before deleting anything and invalidates the catalog before releasing
-/// it, so once it is granted an unchanged generation proves that no segment
-/// was dropped since the catalog was read (under a snapshot of this
-/// statement or later). Otherwise (the catalog changed, or it was read
-/// under a transaction snapshot, which may predate a drop) each segment's
-/// row is looked up and locked `FOR KEY SHARE`, as a statement holding them
-/// would: a segment dropped meanwhile is skipped, and under REPEATABLE READ
-/// one dropped since the snapshot is a serialization failure.
-///
-/// # Safety
-/// Inside `as_statement`.
-unsafe fn lock_live(ids: &[i64], estate: *mut pg_sys::EState, decided: Option<u64>) -> HashSet<i64> {
-    if let Some(generation) = decided.filter(|_| ids.len() <= OBJECT_LOCKS && !repeatable_read()) {
-        ids.iter().for_each(|&id| lock_segment(id, pg_sys::AccessShareLock));
-        // SAFETY: plain call, inside a transaction.
-        unsafe { pg_sys::AcceptInvalidationMessages() };
-        if crate::maintain::catalog_generation() == generation {
-            return ids.iter().copied().collect();
+impl Drop for Statement {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        // SAFETY: undoes what `statement` set up, before the snapshot
+        // guard pops the snapshot.
+        unsafe {
+            pg_sys::MemoryContextSwitchTo(self.outer);
+            pg_sys::FreeExecutorState(self.estate);
+            pg_sys::CommandCounterIncrement();
         }
     }
-    let mut live = HashSet::new();
-    if ids.is_empty() {
-        return live;
+}
+
+/// How `Statement::lock_rows` locks a row.
+#[derive(Clone, Copy)]
+pub enum RowLock {
+    /// `FOR KEY SHARE`.
+    KeyShare,
+    /// `FOR NO KEY UPDATE`.
+    NoKeyUpdate,
+}
+
+/// The values `Statement::lock_rows` looks rows up by.
+pub enum Keys<'k> {
+    /// Text forms, read with the key column's input function.
+    Text(&'k [&'k String]),
+    Int8(&'k [i64]),
+}
+
+impl Statement {
+    /// Opens table `relid` for writing, with its indexes, as the executor
+    /// opens a statement's result relation; closed on drop.
+    pub fn open(&self, relid: pg_sys::Oid) -> Table<'_> {
+        // SAFETY: inside a transaction, in the executor state's memory.
+        unsafe { Table::open(relid, self) }
     }
-    unsafe {
-        let rel = pg_sys::table_open(crate::maintain::catalog_oid(), pg_sys::RowShareLock as i32);
-        let index = pg_sys::index_open(pg_sys::RelationGetPrimaryKeyIndex(rel), pg_sys::AccessShareLock as i32);
-        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let id_att = attnum((*rel).rd_att, "id");
-        for &id in ids {
-            // Dropped meanwhile: skipped, as `maintain::live` skips it.
-            if lock_found(rel, index, &[(id_att, pg_sys::Datum::from(id))], slot, estate, pg_sys::LockTupleMode::LockTupleKeyShare) {
-                live.insert(id);
+
+    /// Frees what the index checks evaluated for the row just written.
+    pub fn reset_per_tuple(&self) {
+        // SAFETY: the executor state of this statement.
+        unsafe {
+            let per_tuple = (*self.estate).es_per_tuple_exprcontext;
+            if !per_tuple.is_null() {
+                pg_sys::MemoryContextReset((*per_tuple).ecxt_per_tuple_memory);
             }
         }
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::index_close(index, pg_sys::NoLock as i32);
-        pg_sys::table_close(rel, pg_sys::NoLock as i32);
     }
-    live
-}
 
-/// Takes the heavyweight lock of segment `id` in `mode`, held until the
-/// transaction ends. `pg_locks` shows it as a lock on an object of
-/// segments.segment_def.
-fn lock_segment(id: i64, mode: u32) {
-    // SAFETY: a lock tag built as SET_LOCKTAG_OBJECT builds it (ids above
-    // 2^48 share a tag with others: more waiting, never less).
-    unsafe {
-        let mut tag = pg_sys::LOCKTAG {
-            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
-            locktag_field2: crate::maintain::catalog_oid().to_u32(),
-            locktag_field3: id as u32,
-            locktag_field4: (id >> 32) as u16,
-            locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
-            locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+    /// Locks, waiting, the rows of table `relid` whose column `column` holds
+    /// each of `keys`, found through a valid unique btree index on that
+    /// column alone, as `SELECT … FOR …` does, in the order given. Per key,
+    /// whether its row is locked (or modified by this transaction: as good);
+    /// false if there is none or it is gone meanwhile; with `recheck`, also
+    /// if the row version locked no longer holds the key (the transaction
+    /// waited for gave it another). Under REPEATABLE READ a row changed since
+    /// the snapshot is a serialization failure. None, locking nothing, when
+    /// the table has no such index.
+    pub fn lock_rows(&self, relid: pg_sys::Oid, column: &str, keys: Keys<'_>, mode: RowLock, recheck: bool) -> Option<Vec<bool>> {
+        let mode = match mode {
+            RowLock::KeyShare => pg_sys::LockTupleMode::LockTupleKeyShare,
+            RowLock::NoKeyUpdate => pg_sys::LockTupleMode::LockTupleNoKeyExclusive,
         };
-        pg_sys::LockAcquire(&mut tag, mode as i32, false, false);
-    }
-}
-
-/// Waits for every transaction that flipped contacts into one of the
-/// segments `ids` (`lock_live`) and keeps new ones waiting until this one
-/// ends: what drop_segment does before deleting the segments.
-pub fn lock_for_drop(ids: &[i64]) {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.iter().for_each(|&id| lock_segment(id, pg_sys::AccessExclusiveLock));
-}
-
-/// Locks the rows of the contacts `keys` (the key column `key`'s text
-/// forms) of the source table `source` as `SELECT … FOR NO KEY UPDATE`
-/// does, in the byte order of their text forms (as the statement of
-/// `maintain::lock_contacts`), through an index of the key column: a contact deleted meanwhile is skipped, and under REPEATABLE
-/// READ one changed since the snapshot is a serialization failure. Run as
-/// a statement of its own (`as_statement`): what follows sees what the
-/// transactions it waited for committed. Returns the keys whose contacts
-/// were locked with that key (sorted): a contact found under its key may
-/// have been given another one by the transaction it waited for. None,
-/// locking nothing, when the source has no such index (registration
-/// requires one, but it can be dropped since): rows are then locked by a
-/// statement (`maintain::lock_contacts`).
-pub fn lock_contacts(source: pg_sys::Oid, key: &str, keys: &[String]) -> Option<Vec<String>> {
-    let mut keys: Vec<&String> = keys.iter().collect();
-    keys.sort_unstable();
-    keys.dedup();
-    as_statement(|estate| {
         // SAFETY: relations opened and closed here, rows of their own types.
         unsafe {
-            let rel = pg_sys::table_open(source, pg_sys::RowShareLock as i32);
-            let key_att = attnum((*rel).rd_att, key);
-            let Some(index) = key_index(rel, key_att) else {
+            let rel = pg_sys::table_open(relid, pg_sys::RowShareLock as i32);
+            let att = attnum((*rel).rd_att, column);
+            let Some(index) = key_index(rel, att) else {
                 pg_sys::table_close(rel, pg_sys::NoLock as i32);
                 return None;
             };
-            let input = KeyInput::new(rel, key_att);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-            let mut locked = Vec::with_capacity(keys.len());
-            for k in keys {
-                let value = input.datum(k);
-                // A contact deleted meanwhile took its memberships along.
-                if lock_found(rel, index, &[(key_att, value)], slot, estate, pg_sys::LockTupleMode::LockTupleNoKeyExclusive)
-                    && holds_key(slot, key_att, index, value)
-                {
-                    locked.push(k.clone());
+            let values: Vec<pg_sys::Datum> = match keys {
+                Keys::Text(texts) => {
+                    let input = KeyInput::new(rel, att);
+                    texts.iter().map(|t| input.datum(t)).collect()
                 }
-            }
+                Keys::Int8(ids) => ids.iter().map(|&id| pg_sys::Datum::from(id)).collect(),
+            };
+            let locked = values
+                .into_iter()
+                .map(|value| {
+                    lock_found(rel, index, &[(att, value)], slot, self.estate, mode)
+                        && (!recheck || holds_key(slot, att, index, value))
+                })
+                .collect();
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             pg_sys::table_close(rel, pg_sys::NoLock as i32);
             Some(locked)
         }
-    })
+    }
 }
 
 /// The btree support function that orders an index column's values.
@@ -454,7 +199,8 @@ unsafe fn key_index(rel: pg_sys::Relation, att: i16) -> Option<pg_sys::Relation>
 /// the snapshot is a serialization failure.
 ///
 /// # Safety
-/// Inside `as_statement`; as for `find`, and `slot` belongs to `rel`.
+/// Inside a `Statement` whose executor state is `estate`; as for `find`,
+/// and `slot` belongs to `rel`.
 unsafe fn lock_found(
     rel: pg_sys::Relation,
     index: pg_sys::Relation,
@@ -541,7 +287,7 @@ unsafe fn find(
 /// The attribute number of column `name` in rows described by `desc`, if
 /// they have that column. Compared in place: the write path looks up five
 /// columns per statement, and a C string for each cost more than the search.
-pub fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<i16> {
+pub(super) fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<i16> {
     // SAFETY: reads the descriptor of an open relation; names are
     // NUL-terminated.
     unsafe {
@@ -566,8 +312,9 @@ fn attnum(desc: pg_sys::TupleDesc, name: &str) -> i16 {
 const KEY_PROBES: usize = 8;
 
 /// A table opened for writing, with its indexes, as the executor opens a
-/// statement's result relation.
-struct Table {
+/// statement's result relation (`Statement::open`); closed on drop.
+pub struct Table<'s> {
+    st: &'s Statement,
     rel: pg_sys::Relation,
     info: *mut pg_sys::ResultRelInfo,
     /// Rows to write.
@@ -576,10 +323,10 @@ struct Table {
     found: *mut pg_sys::TupleTableSlot,
 }
 
-impl Table {
+impl<'s> Table<'s> {
     /// # Safety
     /// Inside a transaction, in the executor state's memory.
-    unsafe fn open(relid: pg_sys::Oid) -> Table {
+    unsafe fn open(relid: pg_sys::Oid, st: &'s Statement) -> Table<'s> {
         unsafe {
             let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as i32);
             let info = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
@@ -588,11 +335,12 @@ impl Table {
             pg_sys::ExecOpenIndices(info, false);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
             let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-            Table { rel, info, slot, found }
+            Table { st, rel, info, slot, found }
         }
     }
 
-    fn attnum(&self, name: &str) -> i16 {
+    /// The attribute number of column `name` (an ERROR if it is missing).
+    pub fn attnum(&self, name: &str) -> i16 {
         // SAFETY: an open relation.
         attnum(unsafe { (*self.rel).rd_att }, name)
     }
@@ -618,11 +366,14 @@ impl Table {
 
     /// Inserts a row (indexes without unique checks to wait on: the count
     /// deltas).
-    unsafe fn insert(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) {
+    /// Returns where the row went.
+    pub fn insert(&self, columns: &[(i16, pg_sys::Datum)]) -> pg_sys::ItemPointerData {
+        // SAFETY: a row of this table's type into its own slot.
         unsafe {
             self.store(columns);
             pg_sys::simple_table_tuple_insert(self.rel, self.slot);
-            self.index_row(estate);
+            self.index_row();
+            (*self.slot).tts_tid
         }
     }
 
@@ -630,7 +381,8 @@ impl Table {
     /// without unique checks to wait on. Not flagged as an UPDATE's (that
     /// hint reads the updated columns from a range table this executor
     /// state does not have).
-    unsafe fn index_row(&self, estate: *mut pg_sys::EState) {
+    unsafe fn index_row(&self) {
+        let estate = self.st.estate;
         unsafe {
             let recheck = pg_sys::ExecInsertIndexTuples(
                 self.info,
@@ -649,14 +401,16 @@ impl Table {
     /// a row of `segment` (attribute, id) this statement sees and can update
     /// without waiting; returns where the new version is, if it did. The row
     /// keeps its page when there is room (HOT): no index entry is written.
-    unsafe fn add_to(
+    pub fn add_to(
         &self,
         mut tid: pg_sys::ItemPointerData,
         segment: (i16, i64),
         delta_att: i16,
         delta: i64,
-        estate: *mut pg_sys::EState,
     ) -> Option<pg_sys::ItemPointerData> {
+        let estate = self.st.estate;
+        // SAFETY: a fetch and an update of this table's rows through its
+        // access method, in this statement.
         unsafe {
             let am = (*self.rel).rd_tableam;
             let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
@@ -696,7 +450,7 @@ impl Table {
             }
             if update_indexes {
                 // The row moved to another page.
-                self.index_row(estate);
+                self.index_row();
             }
             Some((*self.slot).tts_tid)
         }
@@ -712,7 +466,10 @@ impl Table {
     /// on a possible duplicate the row is deleted again, the check waits for
     /// a concurrent inserter of the key, and the row is tried again only if
     /// that one rolled back. Returns whether the row went in.
-    unsafe fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
+    pub fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)]) -> bool {
+        let estate = self.st.estate;
+        // SAFETY: a row of this table's type, its index entries checked as
+        // the executor checks them.
         unsafe {
             self.store(columns);
             loop {
@@ -758,8 +515,10 @@ impl Table {
     /// primary key's entry lies on a leaf of its own (one random page less
     /// per flip pair in a membership table larger than the buffer pool);
     /// then through the primary key.
-    unsafe fn delete(&self, columns: &[(i16, pg_sys::Datum)], estate: *mut pg_sys::EState) -> bool {
+    pub fn delete(&self, columns: &[(i16, pg_sys::Datum)]) -> bool {
+        // SAFETY: index lookups and a delete of this table's rows.
         unsafe {
+            let estate = self.st.estate;
             let snapshot = (*estate).es_snapshot;
             let (segment_att, segment) = columns[0];
             let key_att = columns[1].0;
@@ -785,7 +544,7 @@ impl Table {
                 return false;
             }
             let mut tid = (*self.found).tts_tid;
-            match self.delete_tid(&mut tid, estate, true) {
+            match self.delete_tid(&mut tid, true) {
                 pg_sys::TM_Result::TM_Ok => true,
                 // Deleted by this very statement: not twice.
                 pg_sys::TM_Result::TM_SelfModified => false,
@@ -836,13 +595,15 @@ impl Table {
         }
     }
 
+    /// Deletes row `tid` unless another transaction holds it; whether it did.
+    pub fn delete_now(&self, mut tid: pg_sys::ItemPointerData) -> bool {
+        // SAFETY: a row position of this table.
+        unsafe { self.delete_tid(&mut tid, false) == pg_sys::TM_Result::TM_Ok }
+    }
+
     /// Deletes row `tid`, waiting for a concurrent writer of it if `wait`.
-    unsafe fn delete_tid(
-        &self,
-        tid: &mut pg_sys::ItemPointerData,
-        estate: *mut pg_sys::EState,
-        wait: bool,
-    ) -> pg_sys::TM_Result::Type {
+    unsafe fn delete_tid(&self, tid: &mut pg_sys::ItemPointerData, wait: bool) -> pg_sys::TM_Result::Type {
+        let estate = self.st.estate;
         unsafe {
             let delete = (*(*self.rel).rd_tableam).tuple_delete.expect("a table access method deletes");
             let mut tmfd = pg_sys::TM_FailureData::default();
@@ -861,7 +622,47 @@ impl Table {
         }
     }
 
-    unsafe fn close(self) {
+    /// The text form `text` of a value of column `att`, as a datum.
+    pub fn input(&self, att: i16) -> KeyInput {
+        // SAFETY: an open relation and one of its attributes.
+        unsafe { KeyInput::new(self.rel, att) }
+    }
+
+    /// Every row under the statement's snapshot whose column `att` equals
+    /// `value`, found by a plain index scan of the first index that begins
+    /// with that column (an ERROR without one), with its position and the
+    /// int8 in column `read`. A plain index scan marks the index entries of
+    /// dead rows as such; a bitmap scan would not.
+    pub fn rows_where(&self, att: i16, value: pg_sys::Datum, read: i16) -> Vec<(pg_sys::ItemPointerData, i64)> {
+        // SAFETY: an index scan of this table's rows into its own slot.
+        unsafe {
+            let Some(index) = self.index(|index| (*(*index).rd_index).indkey.values.as_slice(1)[0] == att) else {
+                fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{} without its index", self.name()))
+            };
+            let mut seen = vec![];
+            let found = self.found;
+            let scan = scan(self.rel, index, &[(att, value)], (*self.st.estate).es_snapshot);
+            while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, found) {
+                pg_sys::slot_getsomeattrs_int(found, read as i32);
+                seen.push(((*found).tts_tid, (*(*found).tts_values.add(read as usize - 1)).value() as i64));
+            }
+            pg_sys::index_endscan(scan);
+            seen
+        }
+    }
+
+    fn name(&self) -> String {
+        // SAFETY: an open relation's name.
+        unsafe { std::ffi::CStr::from_ptr((*(*self.rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
+    }
+}
+
+impl Drop for Table<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        // SAFETY: closes what `open` opened.
         unsafe {
             pg_sys::ExecDropSingleTupleTableSlot(self.slot);
             pg_sys::ExecDropSingleTupleTableSlot(self.found);
@@ -873,7 +674,7 @@ impl Table {
 
 /// The input function of a key column: keys travel as text from the row
 /// trigger to the statement trigger.
-struct KeyInput {
+pub struct KeyInput {
     function: pg_sys::Oid,
     param: pg_sys::Oid,
     typmod: i32,
@@ -889,7 +690,7 @@ impl KeyInput {
         }
     }
 
-    fn datum(&self, text: &str) -> pg_sys::Datum {
+    pub fn datum(&self, text: &str) -> pg_sys::Datum {
         let text = CString::new(text).expect("a key's text form has no NUL");
         // SAFETY: the type's own input function, on a C string.
         unsafe { pg_sys::OidInputFunctionCall(self.function, text.as_ptr().cast_mut(), self.param, self.typmod) }

@@ -1,6 +1,6 @@
 //! An in-memory catalog shaped like the demo CRM, for the core's tests.
 
-use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
+use segments_lang::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
 
 fn text(name: &str) -> Column {
     Column::new(name, Ty::Text, "pg_catalog.text")

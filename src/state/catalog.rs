@@ -2,8 +2,11 @@
 
 use pgrx::prelude::*;
 
-use crate::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
-use crate::spi::{first, read_kept, result_column};
+use segments_lang::codegen;
+use segments_lang::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
+
+use crate::pg::guard::under_latest_snapshot as latest;
+use crate::pg::spi::{self, first, read_kept, result_column};
 
 /// Facts about one column, read in one query per table.
 const COLUMNS: &str = "
@@ -39,18 +42,10 @@ SELECT a.attname::text
        AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
  WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary AND i.indnatts OPERATOR(pg_catalog.=) 1";
 
-/// Runs catalog queries under the latest snapshot, as PostgreSQL reads its
-/// catalogs: the caller holds a lock on the table, and a statement that waited
-/// for that lock must see the table as committed since, not as it was when
-/// the statement began (found by tests/isolation/specs/catalog_fresh.spec).
-fn latest<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: balanced push/pop; an ERROR in between unwinds the snapshot
-    // stack with the (sub)transaction.
-    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot()) };
-    let r = f();
-    unsafe { pg_sys::PopActiveSnapshot() };
-    r
-}
+// Catalog queries run under the latest snapshot (`latest`), as PostgreSQL
+// reads its catalogs: the caller holds a lock on the table, and a statement
+// that waited for that lock must see the table as committed since, not as it
+// was when the statement began (tests/isolation/specs/catalog_fresh.spec).
 
 pub fn table(oid: pg_sys::Oid) -> Table {
     latest(|| {
@@ -67,7 +62,7 @@ pub fn table(oid: pg_sys::Oid) -> Table {
                     (Ty::from_pg(get(2), get(3), get(4)), get(8).to_string())
                 } else {
                     let elem = Ty::from_pg(get(5), get(6), get(7));
-                    let elem_sql = format!("{}.{}", crate::codegen::ident(get(5)), crate::codegen::ident(get(6)));
+                    let elem_sql = format!("{}.{}", codegen::ident(get(5)), codegen::ident(get(6)));
                     (Ty::Array(Box::new(elem)), format!("{elem_sql}[]"))
                 };
                 let mut column = Column::new(get(1), ty, &sql_type);
@@ -97,7 +92,7 @@ pub fn for_table(oid: pg_sys::Oid) -> Catalog {
 /// `"schema"."table"` of a relation, always qualified.
 pub fn qualified_name(oid: pg_sys::Oid) -> String {
     let (schema, name) = latest(|| Spi::connect(|_| names(oid)));
-    crate::codegen::qualified(&schema, &name)
+    codegen::qualified(&schema, &name)
 }
 
 /// The schema and name of a relation. Inside an SPI connection.
@@ -108,14 +103,12 @@ fn names(oid: pg_sys::Oid) -> (String, String) {
 
 /// A type's schema-qualified name, for DDL.
 pub fn type_name(oid: pg_sys::Oid) -> String {
-    Spi::get_one_with_args::<String>(
+    spi::get::<String>(
         "SELECT pg_catalog.format('%I.%I', n.nspname, t.typname) FROM pg_catalog.pg_type t
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
           WHERE t.oid OPERATOR(pg_catalog.=) $1",
         &[oid.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or_else(|| "pg_catalog.text".into())
 }
 
@@ -136,7 +129,7 @@ pub struct Registered {
 impl Registered {
     /// `"segments"."contacts_membership"`.
     pub fn membership(&self) -> String {
-        crate::codegen::qualified(&self.membership_schema, &self.membership_table)
+        codegen::qualified(&self.membership_schema, &self.membership_table)
     }
 }
 
@@ -161,7 +154,7 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
             let get = |i: i32| first::<String>(i);
             Some(Registered {
                 relid,
-                source: crate::codegen::qualified(&get(5)?, &get(6)?),
+                source: codegen::qualified(&get(5)?, &get(6)?),
                 key: get(1)?,
                 key_type: get(2)?,
                 membership_schema: get(3)?,
@@ -175,15 +168,13 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
 /// The tables registered for `source`: the source itself, its relations
 /// and its lookup targets, sorted by oid.
 pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
-    let mut tables = Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+    let mut tables = spi::get::<Vec<pg_sys::Oid>>(
         "SELECT COALESCE(pg_catalog.array_agg(t), '{}') FROM (
              SELECT $1 AS t
              UNION SELECT relation::pg_catalog.oid FROM segments.relation WHERE source OPERATOR(pg_catalog.=) $1
              UNION SELECT target::pg_catalog.oid FROM segments.lookup WHERE source OPERATOR(pg_catalog.=) $1) x",
         &[source.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or_default();
     tables.sort_unstable_by_key(|t| t.to_u32());
     tables
@@ -191,11 +182,8 @@ pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
 
 /// The only registered source, if there is exactly one.
 pub fn only_source() -> Option<pg_sys::Oid> {
-    let sources = Spi::get_one::<Vec<pg_sys::Oid>>(
-        "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source",
-    )
-    .ok()
-    .flatten()
+    let sources = spi::get::<Vec<pg_sys::Oid>>(
+        "SELECT pg_catalog.array_agg(relid::pg_catalog.oid) FROM segments.source", &[])
     .unwrap_or_default();
     match sources.as_slice() {
         [one] => Some(*one),

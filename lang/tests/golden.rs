@@ -5,7 +5,10 @@
 
 use pretty_assertions::assert_eq;
 
-use crate::{codegen, format, parser, testing, typecheck};
+use segments_lang::{codegen, format, parser, typecheck};
+use support::catalog as testing;
+
+mod support;
 
 /// Cases are separated by lines of `====`.
 fn cases(path: &str) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! A seedable generator for the randomized tests (unit and in-database).
+// A seedable generator for the randomized tests (unit and in-database).
 
 /// xorshift64*: small, seedable, good enough to draw test cases.
 pub struct Rng(pub u64);

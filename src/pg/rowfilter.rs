@@ -149,10 +149,11 @@ impl RowFilters {
     /// `predicates` are WHERE predicates over the row `"s"` of `table` (a
     /// qualified name) whose rows have the descriptor `desc`.
     ///
-    /// # Safety
-    /// `desc` must be the tuple descriptor of `table`; runs inside a
+    /// `row_type` must be the row type of `table`; runs inside a
     /// transaction.
-    pub unsafe fn new(table: &str, desc: pg_sys::TupleDesc, predicates: &[String]) -> Self {
+    pub fn new(table: &str, row_type: super::trigger::RowType<'_>, predicates: &[String]) -> Self {
+        let desc = row_type.desc;
+        // SAFETY: a memory context of its own, deleted by Drop.
         let cxt = unsafe {
             pg_sys::AllocSetContextCreateInternal(
                 pg_sys::TopMemoryContext,
@@ -173,7 +174,8 @@ impl RowFilters {
             columns: 0,
             reads: Reads::default(),
         };
-        PgMemoryContexts::For(cxt).switch_to(|_| unsafe {
+        // SAFETY: allocations in the filters' own context.
+        unsafe { PgMemoryContexts::For(cxt).switch_to(|_| {
             let desc = pg_sys::CreateTupleDescCopy(desc);
             filters.slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
             filters.other = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
@@ -182,7 +184,7 @@ impl RowFilters {
             for p in predicates {
                 filters.predicates.push(Node::of(plan(table, p), natts));
             }
-        });
+        }) };
         filters.reads = Reads::of(&filters.predicates);
         filters.columns = filters.reads.columns.iter().map(|c| c.column as i32 + 1).max().unwrap_or(0);
         filters
@@ -191,9 +193,10 @@ impl RowFilters {
     /// Whether `tuple` satisfies each predicate (NULL counts as false, as in
     /// a WHERE clause).
     ///
-    /// # Safety
-    /// `tuple` must be a row of the table the filters were built for.
-    pub unsafe fn matches(&self, tuple: pg_sys::HeapTuple) -> Vec<bool> {
+    /// `row` must be a row of the table the filters were built for.
+    pub fn matches(&self, row: super::trigger::Row<'_>) -> Vec<bool> {
+        let tuple = row.tuple;
+        // SAFETY: a row of this table's type, stored into the filters' slot.
         unsafe {
             pg_sys::ExecStoreHeapTuple(tuple, self.slot, false);
             (*self.econtext).ecxt_scantuple = self.slot;
@@ -226,9 +229,10 @@ impl RowFilters {
     /// `new` (NULL counting as false), each with its value on `new`, in
     /// order. Only those `Reads` cannot rule out are evaluated.
     ///
-    /// # Safety
-    /// Both tuples must be rows of the table the filters were built for.
-    pub unsafe fn flips(&self, old: pg_sys::HeapTuple, new: pg_sys::HeapTuple) -> Vec<(usize, bool)> {
+    /// Both rows must be rows of the table the filters were built for.
+    pub fn flips(&self, old: super::trigger::Row<'_>, new: super::trigger::Row<'_>) -> Vec<(usize, bool)> {
+        let (old, new) = (old.tuple, new.tuple);
+        // SAFETY: rows of this table's type, stored into the filters' slots.
         unsafe {
             pg_sys::ExecStoreHeapTuple(old, self.slot, false);
             pg_sys::ExecStoreHeapTuple(new, self.other, false);
@@ -736,5 +740,31 @@ impl Drop for RowFilters {
     fn drop(&mut self) {
         // SAFETY: the context and everything in it belong to this value.
         unsafe { pg_sys::MemoryContextDelete(self.cxt) };
+    }
+}
+
+/// For the in-database tests: `f` with the row type of table `relid` and a
+/// copy of each of its rows (a heap scan under the latest snapshot).
+#[cfg(any(test, feature = "pg_test"))]
+pub fn with_table_rows<R>(relid: pg_sys::Oid, f: impl FnOnce(super::trigger::RowType<'_>, &[super::trigger::Row<'_>]) -> R) -> R {
+    // SAFETY: rows of the table read by a heap scan and copied, described
+    // by its descriptor while it stays open.
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as i32);
+        let desc = (*rel).rd_att;
+        let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+        let scan = pg_sys::heap_beginscan(rel, pg_sys::GetLatestSnapshot(), 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
+        let mut rows = vec![];
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            rows.push(super::trigger::Row::new(pg_sys::heap_copytuple(tuple), desc));
+        }
+        pg_sys::heap_endscan(scan);
+        let result = f(super::trigger::RowType::new(desc), &rows);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+        result
     }
 }

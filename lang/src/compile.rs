@@ -1,0 +1,145 @@
+//! One step from a definition's text to everything the extension keeps or
+//! derives about it: the checked tree, its canonical text, the SQL predicate,
+//! what it reads and references, and the incremental pieces (the sweep of
+//! time boundaries, the relevance filters of a relation's rows, the rows that
+//! decide a segment alone). The extension calls nothing else of the pipeline
+//! to store or maintain a segment.
+
+use crate::ast::Expr;
+use crate::codegen;
+use crate::error::{Diagnostic, Span};
+use crate::format;
+use crate::model::{Catalog, Table};
+use crate::parser;
+use crate::typecheck::{self, Pred};
+
+/// The alias the predicates give the source row.
+pub const ROW: &str = "\"s\"";
+
+/// A definition compiled against a source's catalog.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The syntax tree, as parsed.
+    pub expr: Expr,
+    /// The checked (resolved and typed) tree.
+    pub pred: Pred,
+    /// The canonical text (`format`), what the catalog stores.
+    pub text: String,
+    /// WHERE predicate over the source row `ROW`.
+    pub predicate: String,
+    /// `(schema, table, column)` of every column read (`Pred::columns`).
+    pub reads: Vec<(String, String, String)>,
+    /// Ids of the segments referenced with `IN SEGMENT`.
+    pub references: Vec<i64>,
+    /// Reads nothing but the contact's own row (the clock allowed).
+    pub row_local: bool,
+    /// Depends on the passing of time (has a sweep).
+    pub time_relative: bool,
+    source: Table,
+    key: String,
+}
+
+/// Parses, checks and compiles `definition` for the source of `catalog`,
+/// whose key column is `key`. The first problem is the error.
+pub fn compile(definition: &str, catalog: &Catalog, key: &str) -> Result<Compiled, Diagnostic> {
+    let expr = parser::parse(definition).map_err(|p| p.locate(definition))?;
+    let checked = typecheck::check(&expr, catalog).map_err(|problems| first(problems, definition))?;
+    Ok(from_checked(expr, checked.pred, catalog, key))
+}
+
+fn first(problems: Vec<crate::error::Problem>, definition: &str) -> Diagnostic {
+    match problems.into_iter().next() {
+        Some(p) => p.locate(definition),
+        None => crate::error::Problem::error(crate::error::ErrorKind::Syntax, Span::default(), "invalid definition")
+            .locate(definition),
+    }
+}
+
+fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compiled {
+    let source = catalog.source.clone();
+    Compiled {
+        text: format::format(&expr),
+        predicate: codegen::predicate(&pred, ROW, key),
+        reads: pred.columns(&source),
+        references: pred.segments(),
+        row_local: pred.row_local(),
+        time_relative: codegen::sweep_candidates(&pred, &source, key, "pg_catalog.now()").is_some(),
+        expr,
+        pred,
+        source,
+        key: key.to_string(),
+    }
+}
+
+impl Compiled {
+    /// Reads nothing but the contact's own row, and not the clock: its
+    /// answer for a row image is final.
+    pub fn local(&self) -> bool {
+        self.row_local && !self.time_relative
+    }
+
+    /// The contacts (`k`, as text) that time may have moved across one of
+    /// the definition's boundaries since `since` (an SQL timestamptz); None
+    /// when it does not depend on time.
+    pub fn sweep(&self, since: &str) -> Option<String> {
+        codegen::sweep_candidates(&self.pred, &self.source, &self.key, since)
+    }
+
+    /// A condition on a row of relation `relation` (alias `ROW`) that holds
+    /// when the row can change the segment (`codegen::relevance`).
+    pub fn relevance(&self, relation: &str) -> String {
+        codegen::relevance(&self.pred, relation, ROW, &self.key)
+    }
+
+    /// What a row inserted into `relation` that passes `relevance` makes of
+    /// its contact, when that alone decides it (`codegen::insert_decides`).
+    pub fn insert_decides(&self, relation: &str) -> Option<bool> {
+        codegen::insert_decides(&self.pred, relation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Column, Ty};
+
+    fn catalog() -> Catalog {
+        let contacts = Table {
+            schema: "public".into(),
+            name: "contacts".into(),
+            columns: vec![
+                Column::new("id", Ty::Integer, "pg_catalog.int8").not_null(),
+                Column::new("score", Ty::Integer, "pg_catalog.int4"),
+                Column::new("created_at", Ty::TimestampTz, "pg_catalog.timestamptz"),
+            ],
+        };
+        Catalog::new(contacts, "id")
+    }
+
+    #[test]
+    fn compiles_everything_from_one_text() {
+        let c = compile("score  >  5", &catalog(), "id").unwrap();
+        assert_eq!(c.text, "score > 5");
+        assert!(c.predicate.contains("\"s\".\"score\""), "{}", c.predicate);
+        assert!(c.local());
+        assert!(c.references.is_empty());
+        assert_eq!(c.reads, vec![("public".into(), "contacts".into(), "score".into())]);
+        assert!(c.sweep("pg_catalog.now()").is_none());
+    }
+
+    #[test]
+    fn time_relative_definitions_have_a_sweep_and_are_not_local() {
+        let c = compile("created_at WITHIN LAST 7 days", &catalog(), "id").unwrap();
+        assert!(c.time_relative && c.row_local && !c.local());
+        assert!(c.sweep("pg_catalog.now()").is_some());
+    }
+
+    #[test]
+    fn the_first_problem_is_the_error_with_its_position() {
+        let e = compile("scor > 5", &catalog(), "id").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 1));
+        assert_eq!(e.kind, crate::error::ErrorKind::UnknownColumn);
+        let e = compile("score >", &catalog(), "id").unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Syntax);
+    }
+}

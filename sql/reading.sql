@@ -1,0 +1,19 @@
+-- The polymorphic signatures of SPEC §2 (thin SQL over the text-keyed
+-- functions of src/api/members.rs) and the segment view; loaded last.
+CREATE FUNCTION segments.add_members(name text, keys anyarray) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT segments._add_members(name, keys::pg_catalog.text[]) $$;
+CREATE FUNCTION segments.remove_members(name text, keys anyarray) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$ SELECT segments._remove_members(name, keys::pg_catalog.text[]) $$;
+CREATE FUNCTION segments.assign(key anyelement, segments text[], replace boolean DEFAULT false) RETURNS void
+LANGUAGE sql VOLATILE AS $$ SELECT segments._assign(key::pg_catalog.text, segments, replace) $$;
+CREATE FUNCTION segments.is_member(name text, key anyelement) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT segments._is_member(name, key::pg_catalog.text) $$;
+CREATE FUNCTION segments.segments_of(key anyelement, source regclass DEFAULT NULL) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$ SELECT segments._segments_of(key::pg_catalog.text, pg_catalog.pg_typeof(key)::pg_catalog.oid, source::pg_catalog.oid) $$;
+CREATE VIEW segments.segment WITH (security_invoker = true) AS
+SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
+       d.created_at, d.updated_at, d.refreshed_at,
+       (SELECT COALESCE(pg_catalog.sum(c.delta), 0)::bigint FROM segments.count_delta c
+         WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count
+  FROM segments.segment_def d;
+GRANT SELECT ON segments.segment TO PUBLIC;

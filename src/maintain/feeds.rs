@@ -1,0 +1,180 @@
+//! Feeds: what the trigger of one table works with, per source the table
+//! feeds (its roles there, the active segments to maintain, the row filters
+//! compiled for in-process decisions), built once per table and catalog
+//! generation.
+
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+use segments_lang::Compiled;
+
+use super::definitions::{compiled, targets, Target};
+use super::install::watched_columns;
+use super::writers::check_catalog;
+use crate::pg::rowfilter::RowFilters;
+use crate::pg::spi;
+use crate::pg::trigger::Trigger;
+use crate::state::cache::Memo;
+use crate::state::catalog::{self, Registered};
+use crate::state::privilege::{as_owner, pinned_search_path, regclass_text};
+
+/// What the trigger of one table needs for one source it feeds: the table
+/// may play several roles for that source (registered as two relations, or as
+/// a relation and a lookup), but the segments to recompute are the same, so
+/// each statement recomputes them once.
+pub struct Feed {
+    pub reg: Registered,
+    pub roles: Vec<Role>,
+    /// Active segments to recompute, dependencies first.
+    pub targets: Vec<Target>,
+    /// When the table is the source and nothing else: the targets whose
+    /// predicates read only the contact's row (indices into `targets`), and
+    /// those predicates compiled for in-process evaluation.
+    pub local: Vec<usize>,
+    pub filters: Option<RowFilters>,
+    /// Per role, the attribute number of its column (`Role::column`) in the
+    /// table's rows: for the source, the key's.
+    pub attnums: Vec<i32>,
+    /// The attribute numbers of the columns whose change matters to this
+    /// source (`watched_columns`): an UPDATE that changes none is ignored.
+    pub watched: Vec<i32>,
+    /// When the table is one relation of the source and nothing else: per
+    /// target, whether a row of it can change the target
+    /// (`codegen::relevance`), compiled for in-process evaluation.
+    pub relevance: Option<RowFilters>,
+    /// With `relevance`: per target, what a row inserted that can change it
+    /// makes of the row's contact, when that alone decides it
+    /// (`codegen::insert_decides`).
+    pub decided: Vec<Option<bool>>,
+}
+
+impl Feed {
+    /// The targets that `local` does not cover.
+    pub fn others(&self) -> Vec<&Target> {
+        self.targets.iter().enumerate().filter(|(i, _)| !self.local.contains(i)).map(|(_, t)| t).collect()
+    }
+}
+
+thread_local! {
+    /// Per table: the feeds its trigger works with. Built on first use and
+    /// dropped whenever the segment catalog or the table changes
+    /// (`state::cache`, `forget`).
+    static FEEDS: Memo<pg_sys::Oid, Vec<Feed>> = Memo::new();
+}
+
+/// Forgets the feeds of `table` (its row type may have changed).
+pub fn forget(table: pg_sys::Oid) {
+    FEEDS.with(|f| f.forget(&table));
+}
+
+/// What the trigger does with SQL runs as the extension owner with a
+/// pinned search_path (segments.maintain() has no SET clause: see
+/// `pinned_search_path`).
+pub fn trigger_work<R>(f: impl FnOnce() -> R) -> R {
+    as_owner(|| pinned_search_path(f))
+}
+
+/// The feeds of the trigger's table: from the cache without running
+/// anything, else read from the catalog.
+pub fn feeds(trigger: &Trigger<'_>) -> Rc<Vec<Feed>> {
+    FEEDS.with(|f| f.get_or(trigger.relid(), || trigger_work(|| build(trigger))))
+}
+
+fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
+    let (table, row_type) = (trigger.relid(), trigger.row_type());
+    let attnum = |name: &str| row_type.attnum(name).map_or(0, i32::from);
+    let mut feeds: Vec<Feed> = vec![];
+    for (source, role) in roles(table) {
+        if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
+            f.roles.push(role);
+        } else if let Some(reg) = catalog::registered(source) {
+            let targets = targets(source, table);
+            feeds.push(Feed {
+                targets,
+                roles: vec![role],
+                reg,
+                local: vec![],
+                filters: None,
+                attnums: vec![],
+                watched: vec![],
+                relevance: None,
+                decided: vec![],
+            });
+        }
+    }
+    for f in feeds.iter_mut() {
+        f.attnums = f.roles.iter().map(|r| attnum(r.column(&f.reg))).collect();
+        f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(c)).filter(|&n| n > 0).collect();
+    }
+    for f in feeds.iter_mut() {
+        if let [Role::Relation { name, .. }] = f.roles.as_slice() {
+            let compiled: Vec<Rc<Compiled>> = f.targets.iter().map(|t| compiled(t.id, &t.definition, &f.reg)).collect();
+            let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
+            f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
+            f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
+        }
+    }
+    for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
+        let mut predicates = vec![];
+        for (i, t) in f.targets.iter().enumerate() {
+            let c = compiled(t.id, &t.definition, &f.reg);
+            if c.local() {
+                f.local.push(i);
+                predicates.push(c.predicate.clone());
+            }
+        }
+        if !predicates.is_empty() {
+            f.filters = Some(RowFilters::new(&f.reg.source, row_type, &predicates));
+        }
+    }
+    // What was read above was read under the transaction's snapshot.
+    check_catalog(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
+    feeds
+}
+
+/// How a table relates to a source.
+pub enum Role {
+    Source,
+    /// `name`: the relation's registered name, as definitions call it.
+    Relation { contact_column: String, name: String },
+    Lookup { via_column: String, target_key: String },
+}
+
+fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
+    spi::rows(
+                "SELECT relid::pg_catalog.oid, 'source', NULL::text, NULL::text FROM segments.source
+                  WHERE relid OPERATOR(pg_catalog.=) $1
+                 UNION ALL
+                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, name FROM segments.relation
+                  WHERE relation OPERATOR(pg_catalog.=) $1
+                 UNION ALL
+                 SELECT source::pg_catalog.oid, 'lookup', via_column::text, target_key::text FROM segments.lookup
+                  WHERE target OPERATOR(pg_catalog.=) $1",
+                &[table.into()],
+                |r| {
+                    let source: pg_sys::Oid = spi::column(r, 1).unwrap_or(pg_sys::Oid::INVALID);
+                    let kind: String = spi::column(r, 2).unwrap_or_default();
+                    let a: String = spi::column(r, 3).unwrap_or_default();
+                    let b: String = spi::column(r, 4).unwrap_or_default();
+                    let role = match kind.as_str() {
+                        "source" => Role::Source,
+                        "relation" => Role::Relation { contact_column: a, name: b },
+                        _ => Role::Lookup { via_column: a, target_key: b },
+                    };
+                    (source, role)
+                },
+            )
+}
+
+impl Role {
+    /// The column of the table that says which contact (or lookup row) a
+    /// row belongs to.
+    pub fn column<'a>(&'a self, reg: &'a Registered) -> &'a str {
+        match self {
+            Role::Source => &reg.key,
+            Role::Relation { contact_column, .. } => contact_column,
+            Role::Lookup { target_key, .. } => target_key,
+        }
+    }
+}
+
