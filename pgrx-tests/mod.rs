@@ -4,7 +4,7 @@
 
 use pgrx::prelude::*;
 
-use crate::state::catalog;
+use crate::state::registry;
 use segments_lang::model::{Catalog, Lookup, Relation};
 use segments_lang::{codegen, parser, typecheck};
 
@@ -52,14 +52,14 @@ fn oid(table: &str) -> pg_sys::Oid {
 
 /// The sample's catalog with its relations and lookup, built from pg_catalog.
 fn sample_catalog() -> Catalog {
-    let mut cat = catalog::for_table(oid("contacts"));
+    let mut cat = registry::for_table(oid("contacts"));
     for name in ["events", "deals"] {
-        cat.relations.push(Relation { name: name.into(), table: catalog::table(oid(name)), contact_column: "contact_id".into() });
+        cat.relations.push(Relation { name: name.into(), table: registry::table(oid(name)), contact_column: "contact_id".into() });
     }
     cat.lookups.push(Lookup {
         name: "company".into(),
         via_column: "company_id".into(),
-        target: catalog::table(oid("companies")),
+        target: registry::table(oid("companies")),
         target_key: "id".into(),
     });
     cat

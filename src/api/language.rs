@@ -8,7 +8,7 @@ use crate::pg::backend::{open_relation, regex_problem};
 use segments_lang::error::{Diagnostic, ErrorKind, Problem, Severity};
 use segments_lang::model::Catalog;
 use segments_lang::typecheck::Checked;
-use crate::state::catalog;
+use crate::state::registry;
 use segments_lang::{ast, codegen, format, parser, typecheck};
 
 /// Compiles each MATCHES pattern with PostgreSQL's regex engine, so that a
@@ -27,32 +27,45 @@ fn parse_or_raise(definition: &str) -> ast::Expr {
 }
 
 /// Parses and checks `definition` against `cat`, raising the first problem
-/// (regexes included): what every command that stores a definition needs.
-pub fn compile_checked(definition: &str, cat: &Catalog) -> (ast::Expr, Checked) {
+/// (regexes included).
+fn compile_checked(definition: &str, cat: &Catalog) -> (ast::Expr, Checked) {
     let expr = parse_or_raise(definition);
     match typecheck::check(&expr, cat) {
         Ok(checked) => {
-            if let Some(p) = regex_problems(&expr).into_iter().next() {
-                raise(&p.locate(definition));
-            }
+            raise_regex_problem(&expr, definition);
             (expr, checked)
         }
         Err(problems) => raise(&problems[0].clone().locate(definition)),
     }
 }
 
+/// Compiles `definition` for the source of `cat` (key column `key`),
+/// raising the first problem (regexes included): what every command that
+/// stores a definition needs.
+pub fn compile(definition: &str, cat: &Catalog, key: &str) -> segments_lang::Compiled {
+    let compiled = segments_lang::compile(definition, cat, key).unwrap_or_else(|d| raise(&d));
+    raise_regex_problem(&compiled.expr, definition);
+    compiled
+}
+
+fn raise_regex_problem(expr: &ast::Expr, definition: &str) {
+    if let Some(p) = regex_problems(expr).into_iter().next() {
+        raise(&p.locate(definition));
+    }
+}
+
 /// The catalog `check`/`explain` use: the registered source with its
 /// relations, lookups and segments, or any table with just its columns.
 fn catalog_of(source: &PgRelation) -> Catalog {
-    match catalog::registered(source.oid()) {
-        Some(reg) => catalog::for_source(&reg),
-        None => catalog::for_table(source.oid()),
+    match registry::registered(source.oid()) {
+        Some(reg) => registry::for_source(&reg),
+        None => registry::for_table(source.oid()),
     }
 }
 
 /// The only registered source, opened and locked like a regclass argument.
 fn only_source() -> Option<PgRelation> {
-    catalog::only_source().map(open_relation)
+    registry::only_source().map(open_relation)
 }
 
 /// The canonical text of a tree given as JSON, validated by parsing it back.

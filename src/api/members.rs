@@ -11,7 +11,7 @@ use pgrx::PgSqlErrorCode;
 use super::registration::require_registered;
 use super::segment::{find, find_modifiable, Segment};
 use super::{bad_argument, fail};
-use crate::state::catalog::{self, Registered};
+use crate::state::registry::{self, Registered};
 use segments_lang::codegen::ident;
 use crate::state::liveness::{live, LIVE};
 use crate::pg::backend::current_user;
@@ -33,7 +33,7 @@ fn require_static(seg: &Segment) {
 fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     as_owner(|| {
-        let added = Spi::get_one_with_args::<i64>(
+        let added = spi::get::<i64>(
             &format!(
                 "WITH {live},
                  added AS (
@@ -48,12 +48,11 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                 counted = counts::counted("SELECT $1, n FROM n WHERE n OPERATOR(pg_catalog.>) 0"),
                 live = live("SELECT $1"),
                 membership = reg.membership(),
-                source = catalog::qualified_name(reg.relid),
+                source = registry::qualified_name(reg.relid),
                 typ = reg.key_type,
             ),
             &[seg.id.into(), keys.to_vec().into()],
         )
-        .expect("adding members")
         .unwrap_or(0);
         counts::fold(seg.id);
         added
@@ -63,7 +62,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
 fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     as_owner(|| {
-        let removed = Spi::get_one_with_args::<i64>(
+        let removed = spi::get::<i64>(
             &format!(
                 "WITH gone AS (
                      DELETE FROM {membership} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1
@@ -77,7 +76,6 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
             ),
             &[seg.id.into(), keys.to_vec().into()],
         )
-        .expect("removing members")
         .unwrap_or(0);
         counts::fold(seg.id);
         removed
@@ -125,7 +123,7 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
     let exists = spi::get::<bool>(
         &format!(
             "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{})",
-            catalog::qualified_name(reg.relid),
+            registry::qualified_name(reg.relid),
             ident(&reg.key),
             reg.key_type
         ),
@@ -133,7 +131,7 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
     )
     .unwrap_or(false);
     if !exists {
-        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}", catalog::qualified_name(reg.relid)));
+        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}", registry::qualified_name(reg.relid)));
     }
     let keys = vec![key.to_string()];
     if replace {
@@ -163,7 +161,7 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
 
 /// How is_member answers for one segment name and role: the segment, and
 /// the probe of its membership table.
-struct Lookup {
+struct Probe {
     id: i64,
     sql: String,
 }
@@ -173,19 +171,19 @@ thread_local! {
     /// costs two catalog queries, and is_member may run for every row of a
     /// query. Emptied whenever the segment catalog, a role or a role
     /// membership changes (`state::cache`).
-    static LOOKUPS: Memo<(pg_sys::Oid, String), Lookup> = Memo::new();
+    static LOOKUPS: Memo<(pg_sys::Oid, String), Probe> = Memo::new();
     /// segments_of's statement by (key type, source if named): finding the
     /// source and its registration costs two catalog queries. The statement
     /// itself runs as the caller, so nothing in it depends on the role.
     static SEGMENTS_OF: Memo<(pg_sys::Oid, Option<pg_sys::Oid>), String> = Memo::new();
 }
 
-fn lookup(name: &str) -> Rc<Lookup> {
+fn lookup(name: &str) -> Rc<Probe> {
     let role = current_user();
     LOOKUPS.with(|l| l.get_or((role, name.to_string()), || {
         let seg = find(name);
         let reg = require_registered(seg.source);
-        Lookup {
+        Probe {
             id: seg.id,
             sql: format!(
                 "SELECT EXISTS (SELECT FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1 AND m.{} OPERATOR(pg_catalog.=) $2::pg_catalog.text::{})",

@@ -8,4 +8,4 @@ mod registration;
 mod segment;
 
 pub use crate::pg::error::{bad_argument, fail, fail_hint, raise};
-pub use language::compile_checked;
+pub use language::compile;

@@ -6,7 +6,7 @@ use crate::pg::spi;
 use pgrx::{PgRelation, PgSqlErrorCode};
 
 use super::{bad_argument, fail, fail_hint};
-use crate::state::catalog::{self, Registered};
+use crate::state::registry::{self, Registered};
 use segments_lang::codegen::{ident, literal, qualified};
 use crate::maintain;
 use crate::state::privilege::{as_owner, regclass_text, require_select, require_table_owner};
@@ -77,7 +77,7 @@ fn require_table(rel: pg_sys::Oid) {
 }
 
 pub fn require_registered(rel: pg_sys::Oid) -> Registered {
-    catalog::registered(rel).unwrap_or_else(|| {
+    registry::registered(rel).unwrap_or_else(|| {
         fail_hint(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             format!("{} is not a registered source", regclass_text(rel)),
@@ -121,7 +121,7 @@ pub fn rebuild_members_view() {
     let exists = spi::get::<bool>("SELECT pg_catalog.to_regclass('segments.members') IS NOT NULL", &[])
         .unwrap_or(false);
     if exists {
-        Spi::run("DROP VIEW segments.members").expect("dropping segments.members");
+        spi::run("DROP VIEW segments.members", &[]);
     }
     if sources.is_empty() {
         return;
@@ -136,12 +136,11 @@ pub fn rebuild_members_view() {
             )
         })
         .collect();
-    Spi::run(&format!(
+    spi::run(&format!(
         "CREATE VIEW segments.members WITH (security_invoker = true) AS {}",
         parts.join(" UNION ALL ")
-    ))
-    .expect("creating segments.members");
-    Spi::run("GRANT SELECT ON segments.members TO PUBLIC").expect("granting segments.members");
+    ), &[]);
+    spi::run("GRANT SELECT ON segments.members TO PUBLIC", &[]);
 }
 
 #[pg_extern(volatile)]
@@ -150,12 +149,12 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
     let rel = source.oid();
     require_table(rel);
     require_table_owner(rel, "register it as a source");
-    if catalog::registered(rel).is_some() {
+    if registry::registered(rel).is_some() {
         fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("{} is already a registered source", regclass_text(rel)));
     }
     let key = match key_column {
         Some(k) => k.to_string(),
-        None => catalog::primary_key(rel).unwrap_or_else(|| {
+        None => registry::primary_key(rel).unwrap_or_else(|| {
             fail_hint(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("{} has no single-column primary key", regclass_text(rel)),
@@ -176,15 +175,15 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
     }
     let table = membership_name(rel);
     let membership = qualified("segments", &table);
-    let source_sql = catalog::qualified_name(rel);
+    let source_sql = registry::qualified_name(rel);
     let k = ident(&key);
     let args = format!("{}, {}", literal(&membership), literal(&key));
     // No foreign key to segment_def: its check would cost a lookup and a
     // row lock per member written, half the time of filling a segment.
     // Writers lock the segments they add members to once per statement
-    // (`maintain::live`), and drop_segment deletes the members itself.
+    // (`state::liveness::live`), and drop_segment deletes the members itself.
     as_owner(|| {
-        Spi::run(&format!(
+        spi::run(&format!(
             "CREATE TABLE {membership} (
                 segment_id bigint NOT NULL,
                 {k} {typ} NOT NULL,
@@ -202,22 +201,20 @@ fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL"
              CREATE TRIGGER segments_move_key AFTER UPDATE OF {k} ON {source_sql}
                  FOR EACH ROW WHEN (OLD.{k} IS DISTINCT FROM NEW.{k})
                  EXECUTE FUNCTION segments.move_contact({args});",
-            typ = catalog::type_name(key_type),
-        ))
-        .expect("creating the membership table");
-        Spi::run_with_args(
+            typ = registry::type_name(key_type),
+        ), &[]);
+        spi::run(
             &format!(
                 "INSERT INTO segments.source (relid, key_column, key_type, membership)
                  VALUES ($1, $2, $3, {}::pg_catalog.regclass)",
                 literal(&membership)
             ),
             &[rel.into(), key.as_str().into(), key_type.into()],
-        )
-        .expect("recording the source");
+        );
         rebuild_members_view();
         maintain::install::install_triggers(rel);
         maintain::install::sync_source(rel);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 
@@ -241,8 +238,8 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
             "drop them first, or call segments.unregister_source(source, cascade => true)",
         );
     }
-    let source_sql = catalog::qualified_name(rel);
-    let tables = catalog::registered_tables(rel);
+    let source_sql = registry::qualified_name(rel);
+    let tables = registry::registered_tables(rel);
     as_owner(|| {
         let ids = spi::get::<Vec<i64>>(
             "SELECT COALESCE(pg_catalog.array_agg(id), '{}') FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
@@ -250,31 +247,27 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         )
         .unwrap_or_default();
         crate::state::liveness::lock_for_drop(&ids);
-        Spi::run_with_args(
+        spi::run(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY (
                  SELECT id FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1)",
             &[rel.into()],
-        )
-        .expect("removing dependencies");
-        Spi::run_with_args("DELETE FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1", &[rel.into()])
-            .expect("dropping the segments");
-        Spi::run_with_args("DELETE FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1", &[rel.into()])
-            .expect("forgetting the source");
+        );
+        spi::run("DELETE FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1", &[rel.into()]);
+        spi::run("DELETE FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1", &[rel.into()]);
         rebuild_members_view();
-        Spi::run(&format!(
+        spi::run(&format!(
             "DROP TRIGGER segments_forget_deleted ON {source_sql};
              DROP TRIGGER segments_forget_truncated ON {source_sql};
              DROP TRIGGER segments_move_key ON {source_sql};
              DROP TABLE {};",
             reg.membership()
-        ))
-        .expect("removing the membership table");
+        ), &[]);
         // After the DROP TABLE, which waited for every writer of the table.
         crate::state::liveness::forget_segments(&ids, None);
         for t in &tables {
             maintain::install::remove_unused_triggers(*t);
         }
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 
@@ -313,9 +306,9 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
             format!(
                 "column \"{contact_column}\" of {} has type {}, which cannot be compared with the key \"{}\" ({})",
                 regclass_text(relation.oid()),
-                catalog::type_name(col_type),
+                registry::type_name(col_type),
                 reg.key,
-                catalog::type_name(key_type)
+                registry::type_name(key_type)
             ),
         );
     }
@@ -347,7 +340,7 @@ fn register_lookup(
     let (via_type, _) = require_column(src, via_column);
     let key = match target_key {
         Some(k) => k.to_string(),
-        None => catalog::primary_key(target.oid()).unwrap_or_else(|| {
+        None => registry::primary_key(target.oid()).unwrap_or_else(|| {
             bad_argument(format!("{} has no single-column primary key; name target_key", regclass_text(target.oid())))
         }),
     };
@@ -394,10 +387,10 @@ fn record(kind: &str, source: pg_sys::Oid, name: &str, table: pg_sys::Oid, inser
         }
         let mut args: Vec<DatumWithOid<'_>> = vec![source.into(), name.into()];
         args.extend(rest);
-        Spi::run_with_args(insert, &args).unwrap_or_else(|e| panic!("recording the {kind}: {e}"));
+        spi::run(insert, &args);
         maintain::install::install_triggers(table);
         maintain::install::sync_source(source);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 

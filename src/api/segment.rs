@@ -6,11 +6,12 @@ use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 
 use super::language::text_of_tree;
 use super::registration::require_registered;
-use super::{bad_argument, compile_checked, fail, fail_hint};
-use crate::state::catalog::{self, Registered};
+use super::{bad_argument, compile, fail, fail_hint};
+use crate::state::registry::{self, Registered};
 use segments_lang::codegen;
 use crate::pg::backend::current_user;
 use crate::state::privilege::{as_owner, is_admin, require_select};
+use segments_lang::Compiled;
 use crate::pg::spi::{self, first, read_kept};
 use crate::maintain;
 use segments_lang::{format, parser};
@@ -83,23 +84,10 @@ fn require_free_name(name: &str, except: Option<i64>) {
     }
 }
 
-/// A compiled definition: its canonical text, WHERE predicate over the source
-/// row `"s"`, the segments it references and the tables it reads.
-struct Compiled {
-    text: String,
-    predicate: String,
-    references: Vec<i64>,
-    columns: Vec<(String, String, String)>,
-    time_relative: bool,
-}
-
-/// Compiles a new definition as the caller, who must be able to read every
-/// table it touches; a shared segment may only reference shared segments.
 fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
-    let cat = catalog::for_source(reg);
-    let (expr, checked) = compile_checked(definition, &cat);
-    let columns = checked.pred.columns(&cat.source);
-    let mut tables: Vec<(&str, &str)> = columns.iter().map(|(s, t, _)| (s.as_str(), t.as_str())).collect();
+    let cat = registry::for_source(reg);
+    let compiled = compile(definition, &cat, &reg.key);
+    let mut tables: Vec<(&str, &str)> = compiled.reads.iter().map(|(s, t, _)| (s.as_str(), t.as_str())).collect();
     tables.sort();
     tables.dedup();
     for (schema, table) in tables {
@@ -107,9 +95,8 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
             require_select(table_oid(schema, table));
         }
     }
-    let references = checked.pred.segments();
     if shared {
-        for id in &references {
+        for id in &compiled.references {
             let personal = spi::get::<String>(
                 "SELECT name FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1 AND NOT shared",
                 &[(*id).into()],
@@ -123,13 +110,7 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
             }
         }
     }
-    Compiled {
-        text: format::format(&expr),
-        predicate: codegen::predicate(&checked.pred, "\"s\"", &reg.key),
-        references,
-        columns,
-        time_relative: codegen::sweep_candidates(&checked.pred, &cat.source, &reg.key, "pg_catalog.now()").is_some(),
-    }
+    compiled
 }
 
 fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
@@ -152,7 +133,7 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// The first fill of a segment created a moment ago, whose membership is
 /// therefore empty: one plain INSERT … SELECT, as fast as writing the rows
 /// by hand (no anti-join, no conflict checks), counted as it goes. Nothing
-/// to lock against drop_segment (`maintain::live`): nobody else sees the
+/// to lock against drop_segment (`state::liveness::live`): nobody else sees the
 /// segment before this transaction commits.
 fn fill_new(id: i64, predicate: &str, reg: &Registered) {
     let key = codegen::ident(&reg.key);
@@ -177,7 +158,7 @@ fn fill_new(id: i64, predicate: &str, reg: &Registered) {
 /// The UPDATE locks the segment against drop_segment, or finds it dropped
 /// meanwhile, and then no count is written for it.
 fn record_fill(id: i64, count: &str) {
-    Spi::run_with_args(
+    spi::run(
         &format!(
             "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
               WHERE id OPERATOR(pg_catalog.=) $1;
@@ -185,31 +166,28 @@ fn record_fill(id: i64, count: &str) {
             crate::state::counts::reset("$1", count)
         ),
         &[id.into()],
-    )
-    .expect("recording the refresh");
+    );
 }
 
 /// After a segment's membership changed, recomputes the active segments
 /// that depend on it, in dependency order.
 fn propagate(id: i64, reg: &Registered) {
-    let (_, summary) = maintain::recompute::apply(&maintain::definitions::dependents(id).iter().collect::<Vec<_>>(), reg, maintain::recompute::Rows::All);
+    let (_, summary) = maintain::recompute::by_level(&maintain::definitions::dependents(id).iter().collect::<Vec<_>>(), reg, maintain::recompute::Rows::All);
     maintain::notify::notify(reg.relid, summary);
 }
 
 fn set_dependencies(id: i64, references: &[i64]) {
-    Spi::run_with_args("DELETE FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()])
-        .expect("clearing dependencies");
-    Spi::run_with_args(
+    spi::run("DELETE FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()]);
+    spi::run(
         "INSERT INTO segments.dependency (segment_id, depends_on) SELECT $1, pg_catalog.unnest($2)",
         &[id.into(), references.to_vec().into()],
-    )
-    .expect("recording dependencies");
+    );
 }
 
 fn resolve_source(source: Option<PgRelation>) -> pg_sys::Oid {
     match source {
         Some(rel) => rel.oid(),
-        None => catalog::only_source().unwrap_or_else(|| {
+        None => registry::only_source().unwrap_or_else(|| {
             bad_argument("name the source: more or fewer than one source is registered".into())
         }),
     }
@@ -242,7 +220,7 @@ fn create(
         if compiled.is_some() && kind == "active" {
             maintain::writers::block_writers(&reg);
         }
-        let id = Spi::get_one_with_args::<i64>(
+        let id = spi::get::<i64>(
             "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes)
              VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8) RETURNING id",
             &[
@@ -256,20 +234,18 @@ fn create(
                 track_changes.into(),
             ],
         )
-        .expect("recording the segment")
         .expect("INSERT … RETURNING gives the id");
         if let Some(c) = &compiled {
-            Spi::run_with_args(
+            spi::run(
                 "UPDATE segments.segment_def SET time_relative = $2 WHERE id OPERATOR(pg_catalog.=) $1",
                 &[id.into(), c.time_relative.into()],
-            )
-            .expect("recording time dependence");
+            );
             set_dependencies(id, &c.references);
-            maintain::install::set_reads(id, rel, &c.columns);
+            maintain::install::set_reads(id, rel, &c.reads);
             fill_new(id, &c.predicate, &reg);
         }
         maintain::install::sync_source(rel);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
         id
     })
 }
@@ -327,18 +303,17 @@ fn redefine_segment(name: &str, definition: &str) {
                 format!("segment \"{}\" would depend on itself through IN SEGMENT", seg.name),
             );
         }
-        Spi::run_with_args(
+        spi::run(
             "UPDATE segments.segment_def SET definition = $2, time_relative = $3, updated_at = pg_catalog.now()
               WHERE id OPERATOR(pg_catalog.=) $1",
             &[seg.id.into(), compiled.text.as_str().into(), compiled.time_relative.into()],
-        )
-        .expect("storing the definition");
+        );
         set_dependencies(seg.id, &compiled.references);
-        maintain::install::set_reads(seg.id, seg.source, &compiled.columns);
+        maintain::install::set_reads(seg.id, seg.source, &compiled.reads);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
         propagate(seg.id, &reg);
         maintain::install::sync_source(seg.source);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 
@@ -348,11 +323,10 @@ fn rename_segment(name: &str, new_name: &str) {
     let seg = find_modifiable(name);
     require_free_name(new_name, Some(seg.id));
     as_owner(|| {
-        Spi::run_with_args(
+        spi::run(
             "UPDATE segments.segment_def SET name = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
             &[seg.id.into(), new_name.into()],
-        )
-        .expect("renaming");
+        );
         // Definitions name the segments they reference: rewrite them.
         let dependents: Vec<(i64, String)> = Spi::connect(|client| {
             client
@@ -370,13 +344,12 @@ fn rename_segment(name: &str, new_name: &str) {
         for (id, definition) in dependents {
             let mut expr = parser::parse(&definition).unwrap_or_else(|p| raise_stored(id, p.message));
             expr.rename_segment(&seg.name, new_name);
-            Spi::run_with_args(
+            spi::run(
                 "UPDATE segments.segment_def SET definition = $2 WHERE id OPERATOR(pg_catalog.=) $1",
                 &[id.into(), format::format(&expr).into()],
-            )
-            .expect("rewriting a dependent definition");
+            );
         }
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 
@@ -430,15 +403,14 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
     let ids: Vec<i64> = doomed.iter().map(|d| d.0).collect();
     as_owner(|| {
         crate::state::liveness::lock_for_drop(&ids);
-        Spi::run_with_args(
+        spi::run(
             "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
              DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
             &[ids.clone().into()],
-        )
-        .expect("dropping the segment");
+        );
         crate::state::liveness::forget_segments(&ids, Some(&require_registered(seg.source).membership()));
         maintain::install::sync_source(seg.source);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 
@@ -464,13 +436,12 @@ fn freeze_segment(name: &str) {
         bad_argument(format!("segment \"{}\" is already static", seg.name));
     }
     as_owner(|| {
-        Spi::run_with_args(
+        spi::run(
             "UPDATE segments.segment_def SET kind = 'static', updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
             &[seg.id.into()],
-        )
-        .expect("freezing");
+        );
         maintain::install::sync_source(seg.source);
-        crate::state::cache::catalog_changed();
+        crate::state::cache::definitions_changed();
     });
 }
 

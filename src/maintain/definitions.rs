@@ -10,7 +10,7 @@ use segments_lang::Compiled;
 
 use crate::pg::error::raise;
 use crate::state::cache::Memo;
-use crate::state::catalog::{self, Registered};
+use crate::state::registry::{self, Registered};
 
 /// An active segment to recompute, with what the recompute needs.
 pub struct Target {
@@ -34,7 +34,7 @@ thread_local! {
 pub fn compiled(id: i64, definition: &str, reg: &Registered) -> Rc<Compiled> {
     COMPILED.with(|m| {
         m.get_or((id, definition.to_string()), || {
-            let cat = catalog::for_source(reg);
+            let cat = registry::for_source(reg);
             segments_lang::compile(definition, &cat, &reg.key).unwrap_or_else(|d| raise(&d))
         })
     })

@@ -10,12 +10,12 @@ use segments_lang::Compiled;
 
 use super::definitions::{compiled, targets, Target};
 use super::install::watched_columns;
-use super::writers::check_catalog;
+use super::writers::check_definitions;
 use crate::pg::rowfilter::RowFilters;
 use crate::pg::spi;
 use crate::pg::trigger::Trigger;
 use crate::state::cache::Memo;
-use crate::state::catalog::{self, Registered};
+use crate::state::registry::{self, Registered};
 use crate::state::privilege::{as_owner, pinned_search_path, regclass_text};
 
 /// What the trigger of one table needs for one source it feeds: the table
@@ -87,7 +87,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
     for (source, role) in roles(table) {
         if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
             f.roles.push(role);
-        } else if let Some(reg) = catalog::registered(source) {
+        } else if let Some(reg) = registry::registered(source) {
             let targets = targets(source, table);
             feeds.push(Feed {
                 targets,
@@ -128,7 +128,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
         }
     }
     // What was read above was read under the transaction's snapshot.
-    check_catalog(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
+    check_definitions(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
     feeds
 }
 

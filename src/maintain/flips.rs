@@ -23,7 +23,7 @@ use super::recompute::{account, Delta};
 use crate::pg::backend::transaction_start;
 use crate::pg::heap::statement;
 use crate::pg::spi::{run_kept, text_array};
-use crate::state::catalog::Registered;
+use crate::state::registry::Registered;
 use crate::state::counts;
 use crate::state::liveness::lock_live;
 use crate::state::privilege::pinned_search_path;

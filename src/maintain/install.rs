@@ -8,7 +8,7 @@ use crate::pg::spi;
 use segments_lang::codegen::{self, ident};
 
 use crate::pg::error::{fail, Code};
-use crate::state::catalog;
+use crate::state::registry;
 
 fn has_trigger(table: pg_sys::Oid, name: &str) -> bool {
     spi::get::<bool>(
@@ -24,7 +24,7 @@ pub fn install_triggers(table: pg_sys::Oid) {
     if has_trigger(table, "segments_maintain_insert") {
         return;
     }
-    let t = catalog::qualified_name(table);
+    let t = registry::qualified_name(table);
     Spi::run(&format!(
         "CREATE TRIGGER segments_maintain_insert AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
@@ -47,7 +47,7 @@ pub fn install_triggers(table: pg_sys::Oid) {
 /// segment reads the table: no UPDATE trigger at all.
 pub fn sync_update_trigger(table: pg_sys::Oid) {
     let columns = watched_columns(table, None);
-    let t = catalog::qualified_name(table);
+    let t = registry::qualified_name(table);
     if columns.is_empty() {
         drop_triggers(table, &["segments_maintain_update_row", "segments_maintain_update"]);
         return;
@@ -64,13 +64,12 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
         false => format!(" OF {}", columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")),
     };
     // The statement trigger applies what the row trigger collected.
-    Spi::run(&format!(
+    spi::run(&format!(
         "CREATE OR REPLACE TRIGGER segments_maintain_update AFTER UPDATE{of} ON {t}
              FOR EACH STATEMENT EXECUTE FUNCTION segments.maintain();
          CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE{of} ON {t}
              FOR EACH ROW EXECUTE FUNCTION segments.maintain()"
-    ))
-    .expect("installing the UPDATE triggers");
+    ), &[]);
 }
 
 /// `pg_trigger.tgtype` of a BEFORE UPDATE row trigger: ROW | BEFORE | UPDATE.
@@ -103,7 +102,7 @@ pub fn watched_columns(table: pg_sys::Oid, source: Option<pg_sys::Oid>) -> Vec<S
 
 /// Re-syncs the UPDATE row triggers of every table `source` is registered with.
 pub fn sync_source(source: pg_sys::Oid) {
-    for t in catalog::registered_tables(source) {
+    for t in registry::registered_tables(source) {
         sync_update_trigger(t);
     }
 }
@@ -139,21 +138,20 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
 /// never there (the UPDATE triggers exist only while an active segment reads
 /// the table).
 fn drop_triggers(table: pg_sys::Oid, names: &[&str]) {
-    let t = catalog::qualified_name(table);
+    let t = registry::qualified_name(table);
     for name in names {
         if has_trigger(table, name) {
-            Spi::run(&format!("DROP TRIGGER {name} ON {t}")).expect("removing a maintenance trigger");
+            spi::run(&format!("DROP TRIGGER {name} ON {t}"), &[]);
         }
     }
 }
 
 /// Records the tables and columns a segment reads (its source always).
 pub fn set_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, String)]) {
-    Spi::run_with_args("DELETE FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()])
-        .expect("clearing reads");
+    spi::run("DELETE FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()]);
     let tables: Vec<String> = columns.iter().map(|(s, t, _)| codegen::qualified(s, t)).collect();
     let names: Vec<String> = columns.iter().map(|(_, _, c)| c.clone()).collect();
-    Spi::run_with_args(
+    spi::run(
         "INSERT INTO segments.segment_read (segment_id, relid, columns)
          SELECT $1, r, COALESCE(pg_catalog.array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}')
            FROM (SELECT $2::pg_catalog.oid::pg_catalog.regclass AS r, NULL::pg_catalog.text AS c
@@ -162,6 +160,5 @@ pub fn set_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, Strin
                    FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[])) AS x(t, c)) x
           GROUP BY r",
         &[id.into(), source.into(), tables.into(), names.into()],
-    )
-    .expect("recording reads");
+    );
 }

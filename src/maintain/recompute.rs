@@ -16,7 +16,7 @@ use super::notify;
 use crate::pg::heap::{statement, Keys, RowLock};
 use crate::pg::spi::{result_column, run_kept, text_array, with_transition_tables};
 use crate::pg::trigger::Trigger;
-use crate::state::catalog::Registered;
+use crate::state::registry::Registered;
 use crate::state::counts;
 use crate::state::liveness::{live, LIVE};
 use crate::state::privilege::pinned_search_path;
@@ -67,7 +67,7 @@ const FEW_CONTACTS: usize = 64;
 /// Brings the `jobs` to exactly what their predicates select, for `rows`:
 /// the jobs must not reference one another (one dependency level).
 /// `entered_at` is kept for the contacts that stay. Up to `FEW_CONTACTS`
-/// contacts, one `SELECT` lists the flips and `write_flips` writes them;
+/// contacts, one `SELECT` lists the flips and `flips::write` writes them;
 /// otherwise one statement writes the members, the counts and, for tracked
 /// segments, the change log. Runs as the owner.
 pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Delta> {
@@ -143,11 +143,10 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
 
 /// The statement that adds the rows of `want` (segment_id, k), new
 /// contacts, to `membership`. They have no memberships yet, to take away or
-/// to keep: a plain INSERT (ON CONFLICT would cost 70% more), and every row
-/// of `want` in a live segment is a member entered. The lock on the segments
-/// gained counts their members in the same pass over `want`, so nothing is
-/// read back from the INSERT (200 ms less of a 1,000,000-row load with 10
-/// segments than counting its RETURNING rows).
+/// to keep: a plain INSERT (ON CONFLICT costs more), and every row of `want`
+/// in a live segment is a member entered. The lock on the segments gained
+/// counts their members in the same pass over `want`, so nothing is read
+/// back from the INSERT (bench/findings.md has both measurements).
 fn new_members(want: &str, membership: &str, key: &str, tracked: &[i64]) -> String {
     let counted = counts::counted("SELECT live.id, live.entered FROM live");
     let log = match any_of(tracked) {
@@ -223,7 +222,7 @@ fn changed_members(
 /// condition on the membership row `m`) names, as flips (segment_id, key as
 /// text, entering): the contacts' rows are locked (`lock_contacts`), so
 /// nothing moves them between this statement and the writes
-/// (`write_flips`). `segment_id + 0` as in `changed_members`.
+/// (`flips::write`). `segment_id + 0` as in `changed_members`.
 fn flipped_members(want: &str, membership: &str, key: &str, ids: &[String], in_keys: &str) -> String {
     format!(
         "WITH want AS MATERIALIZED ({want})
@@ -291,7 +290,7 @@ fn deltas() -> HashMap<i64, Delta> {
 /// contact), one statement per dependency level. Returns how many
 /// memberships changed and the NOTIFY entries of the tracked, shared
 /// segments that changed.
-pub fn apply(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<String>) {
+pub fn by_level(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<String>) {
     let mut changed = 0;
     let mut summary = vec![];
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
@@ -328,7 +327,7 @@ pub fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut 
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001. Returns the keys whose
 /// contacts were locked under that very key (sorted;
-/// `direct::lock_contacts`), none when the statement locked them.
+/// `heap::Statement::lock_rows`), none when the statement locked them.
 pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     // A few contacts through the key's unique index, without the start-up
     // of a statement; many (one index scan for all) or without that index

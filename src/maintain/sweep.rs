@@ -7,11 +7,11 @@ use pgrx::prelude::*;
 
 use super::definitions::{compiled, swept_since, time_relative};
 use super::notify::notify;
-use super::recompute::{apply, lock_contacts, Rows};
-use super::writers::check_catalog;
+use super::recompute::{by_level, lock_contacts, Rows};
+use super::writers::check_definitions;
 use crate::pg::backend::lock_table;
 use crate::pg::spi;
-use crate::state::catalog;
+use crate::state::registry;
 use crate::state::privilege::as_owner;
 
 /// Brings every time-relative active segment up to date with the passing of
@@ -27,11 +27,11 @@ pub fn refresh_due() -> i64 {
     as_owner(|| {
         let mut changed = 0;
         for source in sources {
-            let Some(reg) = catalog::registered(source) else { continue };
+            let Some(reg) = registry::registered(source) else { continue };
             // Before the definitions are read: a create_segment or
             // redefine_segment in progress is waited for (`block_writers`).
             lock_table(reg.membership_relid, pg_sys::RowExclusiveLock);
-            check_catalog(&[source]);
+            check_definitions(&[source]);
             let mut swept: HashMap<i64, Vec<String>> = HashMap::new();
             let mut summary = vec![];
             for t in time_relative(source) {
@@ -52,7 +52,7 @@ pub fn refresh_due() -> i64 {
                 keys.dedup();
                 if !keys.is_empty() {
                     lock_contacts(&reg, &keys);
-                    let (n, entries) = apply(&[&t], &reg, Rows::Keys(&keys));
+                    let (n, entries) = by_level(&[&t], &reg, Rows::Keys(&keys));
                     changed += n;
                     summary.extend(entries);
                 }

@@ -21,12 +21,12 @@ use super::definitions::Target;
 use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
 use super::notify::notify;
-use super::recompute::{apply, contacts_via, lock_contacts, Rows};
+use super::recompute::{by_level, contacts_via, lock_contacts, Rows};
 use crate::pg::backend;
 use crate::pg::spi::{result_column, run_kept, with_transition_tables};
 use crate::pg::trigger::{Op, Trigger};
 use crate::state::cache;
-use crate::state::catalog::Registered;
+use crate::state::registry::Registered;
 use crate::state::privilege::{as_owner, pinned_search_path};
 
 /// What `segments.maintain()` does with each firing.
@@ -88,8 +88,8 @@ struct Relevant<'f> {
 /// What the rows of a transition table (`new`: the inserted rows, else the
 /// deleted ones) of a relation (`Feed::relevance`) ask for. Decided in
 /// process from the transition table, as the UPDATE row trigger decides on
-/// the row images: the query over the transition table this replaces was
-/// ~5% of a one-row INSERT's backend with 10 event-count segments.
+/// the row images: the query over the transition table it replaces cost a
+/// one-row INSERT more than the decision (bench/findings.md).
 fn relevant<'f>(trigger: &Trigger<'_>, f: &'f Feed, new: bool) -> Relevant<'f> {
     let Some(relevance) = &f.relevance else { unreachable!("a feed of one relation") };
     let mut hit = vec![false; f.targets.len()];
@@ -217,7 +217,7 @@ fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary
         lock_contacts(&f.reg, keys);
     }
     let rows = keys.map_or(Rows::All, Rows::Keys);
-    summary.extend(apply(targets, &f.reg, rows).1);
+    summary.extend(by_level(targets, &f.reg, rows).1);
 }
 
 /// Maintains what rows of a relation ask for (`relevant`): the targets that
@@ -251,7 +251,7 @@ fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<S
     let rest: Vec<&Target> =
         r.targets.into_iter().filter(|t| !settled.iter().any(|&i| f.targets[i].id == t.id)).collect();
     if !rest.is_empty() {
-        pinned_search_path(|| summary.extend(apply(&rest, &f.reg, Rows::Keys(&r.keys)).1));
+        pinned_search_path(|| summary.extend(by_level(&rest, &f.reg, Rows::Keys(&r.keys)).1));
     }
 }
 
@@ -335,7 +335,7 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
         Op::Truncate => {}
         // New rows of the source: straight from the transition table.
         Op::Insert if matches!(f.roles.as_slice(), [Role::Source]) => {
-            pinned_search_path(|| summary.extend(apply(&all, &f.reg, Rows::New(trigger)).1))
+            pinned_search_path(|| summary.extend(by_level(&all, &f.reg, Rows::New(trigger)).1))
         }
         // Rows of a relation: only their contacts, for the segments whose
         // filters they pass.

@@ -1,14 +1,14 @@
 //! Definition changes against concurrent writers: creating or redefining
 //! an active segment waits for the writers of its tables and blocks new ones
 //! (`block_writers`); a writer under REPEATABLE READ whose snapshot predates
-//! a committed change of definitions fails with 40001 (`check_catalog`).
+//! a committed change of definitions fails with 40001 (`check_definitions`).
 
 use pgrx::prelude::*;
 
 use crate::pg::backend::{lock_table, repeatable_read};
 use crate::pg::error::{not_supported, serialization_failure};
 use crate::pg::spi;
-use crate::state::catalog::{self, Registered};
+use crate::state::registry::{self, Registered};
 
 /// Waits for every transaction writing a table whose rows active segments
 /// of `reg` may read (the source, its relations and lookup targets), then
@@ -17,7 +17,7 @@ use crate::state::catalog::{self, Registered};
 /// INDEX` takes it): what creating or redefining an active segment needs.
 /// Its members are computed afterwards, under a snapshot that sees what the
 /// writers committed; a writer that comes later finds the new definition
-/// (`check_catalog` under REPEATABLE READ). Without this, a writer that
+/// (`check_definitions` under REPEATABLE READ). Without this, a writer that
 /// maintained the segments under the old catalog and a fill that could not
 /// see its change yet left a wrong membership (a contact entering the old
 /// definition stayed in the new one). Under REPEATABLE READ the members
@@ -31,7 +31,7 @@ pub fn block_writers(reg: &Registered) {
             "under REPEATABLE READ its members would be computed under a snapshot that misses what concurrent writers commit",
         );
     }
-    let mut tables = catalog::registered_tables(reg.relid);
+    let mut tables = registry::registered_tables(reg.relid);
     tables.push(reg.membership_relid);
     tables.iter().for_each(|&t| lock_table(t, pg_sys::ShareLock));
 }
@@ -41,7 +41,7 @@ pub fn block_writers(reg: &Registered) {
 /// maintenance decided under an older catalog than the one a concurrent
 /// `create_segment` or `redefine_segment` filled its members under would
 /// leave them wrong (`block_writers`).
-pub fn check_catalog(sources: &[pg_sys::Oid]) {
+pub fn check_definitions(sources: &[pg_sys::Oid]) {
     if !repeatable_read() || sources.is_empty() {
         return;
     }

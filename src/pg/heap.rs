@@ -77,9 +77,9 @@ pub enum Keys<'k> {
 impl Statement {
     /// Opens table `relid` for writing, with its indexes, as the executor
     /// opens a statement's result relation; closed on drop.
-    pub fn open(&self, relid: pg_sys::Oid) -> Table<'_> {
+    pub fn open(&self, relid: pg_sys::Oid) -> TableWriter<'_> {
         // SAFETY: inside a transaction, in the executor state's memory.
-        unsafe { Table::open(relid, self) }
+        unsafe { TableWriter::open(relid, self) }
     }
 
     /// Frees what the index checks evaluated for the row just written.
@@ -313,7 +313,7 @@ const KEY_PROBES: usize = 8;
 
 /// A table opened for writing, with its indexes, as the executor opens a
 /// statement's result relation (`Statement::open`); closed on drop.
-pub struct Table<'s> {
+pub struct TableWriter<'s> {
     st: &'s Statement,
     rel: pg_sys::Relation,
     info: *mut pg_sys::ResultRelInfo,
@@ -323,10 +323,10 @@ pub struct Table<'s> {
     found: *mut pg_sys::TupleTableSlot,
 }
 
-impl<'s> Table<'s> {
+impl<'s> TableWriter<'s> {
     /// # Safety
     /// Inside a transaction, in the executor state's memory.
-    unsafe fn open(relid: pg_sys::Oid, st: &'s Statement) -> Table<'s> {
+    unsafe fn open(relid: pg_sys::Oid, st: &'s Statement) -> TableWriter<'s> {
         unsafe {
             let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as i32);
             let info = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
@@ -335,7 +335,7 @@ impl<'s> Table<'s> {
             pg_sys::ExecOpenIndices(info, false);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
             let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-            Table { st, rel, info, slot, found }
+            TableWriter { st, rel, info, slot, found }
         }
     }
 
@@ -460,8 +460,8 @@ impl<'s> Table<'s> {
     /// `INSERT … ON CONFLICT DO NOTHING` does, but without its speculative
     /// insertion: a flip enters a segment the contact is not in, so a
     /// duplicate is rare, and the speculative token's lock and the
-    /// confirmation record cost every insertion (~4 µs of a 100-segment
-    /// UPDATE, a WAL record per entering member). The row goes in and its
+    /// confirmation record cost every insertion (a WAL record per entering
+    /// member; bench/findings.md). The row goes in and its
     /// index entries are checked without waiting (`UNIQUE_CHECK_PARTIAL`);
     /// on a possible duplicate the row is deleted again, the check waits for
     /// a concurrent inserter of the key, and the row is tried again only if
@@ -563,8 +563,8 @@ impl<'s> Table<'s> {
     /// looking at `limit` index entries at most; without the page pruning
     /// of an index scan's heap fetch: on a membership page each leaving
     /// member leaves one dead row, and the pruning of `find` scanned the
-    /// whole page again on the next probe for every one of them (~2.5% of a
-    /// 100-segment UPDATE's backend). False also when the row is reached
+    /// whole page again on the next probe for every one of them
+    /// (bench/findings.md). False also when the row is reached
     /// only through a HOT chain (a member row updated in place), which
     /// `find` follows.
     unsafe fn fetch(
@@ -657,7 +657,7 @@ impl<'s> Table<'s> {
     }
 }
 
-impl Drop for Table<'_> {
+impl Drop for TableWriter<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             return;

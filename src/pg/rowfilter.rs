@@ -11,9 +11,8 @@
 //! the node kinds whose meaning is a plain comparison of a column with
 //! constants (integer comparisons, text equality under a deterministic
 //! collation, `= ANY` / `<> ALL` over constant arrays, NULL tests, AND, OR,
-//! NOT, boolean COALESCE): with 100 segments, PostgreSQL's interpreter spent
-//! ~40 µs of each single-row UPDATE on them (two images, 200 predicates),
-//! mostly in call overhead. Any other subtree keeps PostgreSQL's compiled
+//! NOT, boolean COALESCE), where PostgreSQL's interpreter spent most of its
+//! time in call overhead (bench/findings.md). Any other subtree keeps PostgreSQL's compiled
 //! expression, so every predicate is evaluated, only not always natively.
 
 use pgrx::pg_sys;
@@ -37,8 +36,8 @@ pub struct RowFilters {
 
 /// Which predicates two images of a row can give different values, found
 /// without evaluating them: a predicate whose every node reads the same
-/// values in both gives the same value. An UPDATE of one column with 100
-/// segments on it evaluated 200 predicates (~8 µs of ~185 µs); a comparison
+/// values in both gives the same value. Without this, an UPDATE of one
+/// column evaluated every predicate on both images; a comparison
 /// of an integer column with a constant changes value only if the constant
 /// lies between the column's old and new value, so of 100 range segments on
 /// `score` a change of the score reaches one or two.

@@ -1,7 +1,7 @@
 //! Backend-local caches and their invalidation: one place decides when
 //! anything cached about the segment catalog is stale.
 //!
-//! Every API function that changes the catalog calls `catalog_changed`,
+//! Every API function that changes the catalog calls `definitions_changed`,
 //! which sends a relcache invalidation of `segments.segment_def` at commit;
 //! each backend, on receiving it, moves the catalog generation on, and every
 //! `Memo` made under an older generation is emptied on its next use. A
@@ -37,7 +37,7 @@ pub fn generation() -> u64 {
 }
 
 /// The oid of segments.segment_def.
-pub fn catalog_oid() -> pg_sys::Oid {
+pub fn segment_def_oid() -> pg_sys::Oid {
     let known = CATALOG_OID.with(Cell::get);
     if known != pg_sys::Oid::INVALID {
         return known;
@@ -50,8 +50,8 @@ pub fn catalog_oid() -> pg_sys::Oid {
 
 /// Tells every backend (this one at its next command) that the segment
 /// catalog changed.
-pub fn catalog_changed() {
-    backend::invalidate_relation(catalog_oid());
+pub fn definitions_changed() {
+    backend::invalidate_relation(segment_def_oid());
 }
 
 /// A backend-local map whose entries hold while the catalog generation and
@@ -76,7 +76,7 @@ impl<K: Hash + Eq, V> Memo<K, V> {
     /// The entry under `key`, made by `make` if missing or stale.
     pub fn get_or(&self, key: K, make: impl FnOnce() -> V) -> Rc<V> {
         // First, so that an invalidation of the catalog is recognised.
-        catalog_oid();
+        segment_def_oid();
         self.current();
         if let Some(v) = self.entries.borrow().get(&key).cloned() {
             return v;

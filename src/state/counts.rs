@@ -77,7 +77,7 @@ pub fn add(st: &Statement, counts: &[(i64, i64)]) {
 thread_local! {
     /// Where the latest version of this backend's own delta row of each
     /// segment is, in the count table `count_delta` returns (forgotten with
-    /// it). A position is only a hint: `Table::add_to` checks that it holds
+    /// it). A position is only a hint: `TableWriter::add_to` checks that it holds
     /// a visible row of the segment before updating it.
     static OWN_ROWS: RefCell<HashMap<i64, pg_sys::ItemPointerData>> = RefCell::new(HashMap::new());
     /// The oid of `segments.count_delta`, with the oid of the segment
@@ -103,7 +103,7 @@ pub fn forget_own_rows() {
 
 /// `segments.count_delta`.
 fn count_delta() -> pg_sys::Oid {
-    let catalog = cache::catalog_oid();
+    let catalog = cache::segment_def_oid();
     let (known_catalog, known) = COUNT_DELTA.with(Cell::get);
     if known_catalog == catalog && known != pg_sys::Oid::INVALID {
         return known;

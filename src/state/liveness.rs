@@ -61,7 +61,7 @@ pub fn lock_live(st: &Statement, ids: &[i64], decided: Option<u64>) -> HashSet<i
         return HashSet::new();
     }
     let locked = st
-        .lock_rows(cache::catalog_oid(), "id", Keys::Int8(ids), RowLock::KeyShare, false)
+        .lock_rows(cache::segment_def_oid(), "id", Keys::Int8(ids), RowLock::KeyShare, false)
         .unwrap_or_else(|| crate::pg::error::fail(crate::pg::error::Code::ERRCODE_INTERNAL_ERROR, "segments.segment_def without its primary key".into()));
     // Dropped meanwhile: skipped, as `live` skips it.
     ids.iter().zip(locked).filter(|(_, locked)| *locked).map(|(&id, _)| id).collect()
@@ -71,7 +71,7 @@ pub fn lock_live(st: &Statement, ids: &[i64], decided: Option<u64>) -> HashSet<i
 /// transaction ends. `pg_locks` shows it as a lock on an object of
 /// segments.segment_def.
 fn lock_segment(id: i64, mode: u32) {
-    backend::lock_object(cache::catalog_oid(), id, mode);
+    backend::lock_object(cache::segment_def_oid(), id, mode);
 }
 
 /// Waits for every transaction that flipped contacts into one of the
