@@ -414,6 +414,12 @@ fn text_test(v: &str, o: &Typed, text_op: TextOp, value: &Value) -> String {
         }
         _ => {
             let subject = match &o.ty {
+                // Patterns and substrings are matched under the database's
+                // default collation: PostgreSQL refuses them under a
+                // nondeterministic one, and would fail every later write.
+                Ty::Text if column_of(o).is_some_and(|c| c.nondeterministic) => {
+                    format!("({v} COLLATE pg_catalog.\"default\")")
+                }
                 Ty::Text => v.to_string(),
                 Ty::Jsonb => json_as_text(v),
                 _ => format!("({v})::pg_catalog.text"),

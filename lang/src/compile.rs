@@ -111,6 +111,7 @@ mod tests {
                 Column::new("id", Ty::Integer, "pg_catalog.int8").not_null(),
                 Column::new("score", Ty::Integer, "pg_catalog.int4"),
                 Column::new("created_at", Ty::TimestampTz, "pg_catalog.timestamptz"),
+                Column { nondeterministic: true, ..Column::new("email", Ty::Text, "pg_catalog.text") },
             ],
         };
         Catalog::new(contacts, "id")
@@ -132,6 +133,21 @@ mod tests {
         let c = compile("created_at WITHIN LAST 7 days", &catalog(), "id").unwrap();
         assert!(c.time_relative && c.row_local && !c.local());
         assert!(c.sweep("pg_catalog.now()").is_some());
+    }
+
+    #[test]
+    fn patterns_on_nondeterministic_text_use_the_default_collation() {
+        for (definition, collated) in [
+            ("email CONTAINS 'x'", true),
+            ("email STARTS WITH 'x'", true),
+            ("email LIKE 'x%'", true),
+            ("email MATCHES 'x'", true),
+            ("email = 'x'", false),
+            ("email IN ('x', 'y')", false),
+        ] {
+            let c = compile(definition, &catalog(), "id").unwrap();
+            assert_eq!(c.predicate.contains("COLLATE pg_catalog.\"default\""), collated, "{definition}: {}", c.predicate);
+        }
     }
 
     #[test]

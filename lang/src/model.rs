@@ -70,11 +70,15 @@ pub struct Column {
     /// `pg_catalog."text"[]`), used for casts of literals.
     pub sql_type: String,
     pub not_null: bool,
+    /// Text under a nondeterministic collation (case- or accent-insensitive):
+    /// `=` and `IN` keep its meaning; PostgreSQL refuses pattern and
+    /// substring matching under it.
+    pub nondeterministic: bool,
 }
 
 impl Column {
     pub fn new(name: &str, ty: Ty, sql_type: &str) -> Self {
-        Column { name: name.into(), ty, sql_type: sql_type.into(), not_null: false }
+        Column { name: name.into(), ty, sql_type: sql_type.into(), not_null: false, nondeterministic: false }
     }
 
     pub fn not_null(mut self) -> Self {

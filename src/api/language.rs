@@ -93,7 +93,7 @@ fn format_tree(tree: JsonB) -> String {
 #[pg_extern(stable, name = "check")]
 #[search_path(pg_catalog, pg_temp)]
 fn check(
-    definition: &str,
+    definition: Option<&str>,
     source: default!(Option<PgRelation>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -105,6 +105,8 @@ fn check(
         name!(hint, Option<String>),
     ),
 > {
+    // NULL: nothing to check, no rows.
+    let Some(definition) = definition else { return TableIterator::new(vec![]) };
     let diagnostics: Vec<Diagnostic> = match parser::parse(definition) {
         Err(p) => vec![p.locate(definition)],
         Ok(expr) => match source.or_else(only_source) {
@@ -132,7 +134,9 @@ fn check(
 
 #[pg_extern(stable, name = "explain")]
 #[search_path(pg_catalog, pg_temp)]
-fn explain(definition: &str, source: default!(Option<PgRelation>, "NULL")) -> String {
+fn explain(definition: Option<&str>, source: default!(Option<PgRelation>, "NULL")) -> Option<String> {
+    // NULL: nothing to explain.
+    let definition = definition?;
     let rel = source.or_else(only_source).unwrap_or_else(|| {
         bad_argument(
             "explain() needs a source table unless exactly one source is registered: segments.explain(definition, 'contacts')".into(),
@@ -140,5 +144,5 @@ fn explain(definition: &str, source: default!(Option<PgRelation>, "NULL")) -> St
     });
     let cat = catalog_of(&rel);
     let (_, checked) = compile_checked(definition, &cat);
-    codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key)
+    Some(codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key))
 }

@@ -15,6 +15,7 @@ use crate::state::registry::{self, Registered};
 use segments_lang::codegen::ident;
 use crate::state::liveness::{live, LIVE};
 use crate::pg::backend::current_user;
+use crate::maintain;
 use crate::state::cache::Memo;
 use crate::state::counts;
 use crate::state::privilege::as_owner;
@@ -55,6 +56,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .unwrap_or(0);
         counts::fold(seg.id);
+        maintain::recompute::propagate(seg.id, reg, Some(keys));
         added
     })
 }
@@ -78,6 +80,7 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .unwrap_or(0);
         counts::fold(seg.id);
+        maintain::recompute::propagate(seg.id, reg, Some(keys));
         removed
     })
 }
@@ -245,7 +248,9 @@ fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> 
 #[pg_extern(stable, name = "_segments_of")]
 // No SET search_path (it would cost every call): this runs only
 // schema-qualified SQL, as the caller, never as the extension owner.
-fn segments_of(key: &str, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
+fn segments_of(key: Option<&str>, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
+    // A NULL key (a LEFT JOIN's missing contact) is in no segment.
+    let Some(key) = key else { return SetOfIterator::new(vec![]) };
     let sql = segments_of_statement(key_type, source);
     let names: Vec<String> = Spi::connect(|_| {
         read_kept(&sql, &[pg_sys::TEXTOID], &[text_datum(key)]);

@@ -7,5 +7,5 @@ mod members;
 mod registration;
 mod segment;
 
-pub use crate::pg::error::{bad_argument, fail, fail_hint, raise};
+pub use crate::pg::error::{bad_argument, fail, fail_hint, raise, required};
 pub use language::compile;

@@ -5,11 +5,11 @@ use pgrx::prelude::*;
 use crate::pg::spi;
 use pgrx::{PgRelation, PgSqlErrorCode};
 
-use super::{bad_argument, fail, fail_hint};
+use super::{bad_argument, fail, fail_hint, required};
 use crate::state::registry::{self, Registered};
 use segments_lang::codegen::{ident, literal, qualified};
 use crate::maintain;
-use crate::state::privilege::{as_owner, regclass_text, require_select, require_table_owner};
+use crate::state::privilege::{as_owner, regclass_text, require_select, require_table_owner, require_trigger_right};
 
 /// Key types a source may have (SPEC §1).
 const KEY_TYPES: &[&str] = &["int8", "int4", "uuid", "text"];
@@ -73,6 +73,22 @@ fn require_table(rel: pg_sys::Oid) {
     }
     if kind.as_deref() != Some("r") {
         fail(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", regclass_text(rel)));
+    }
+    // The extension's own tables (catalog, counts, memberships) live in its
+    // schema: maintenance triggers there would run inside every write of
+    // pg_segments itself.
+    let own = spi::get::<bool>(
+        "SELECT c.relnamespace OPERATOR(pg_catalog.=) e.extnamespace
+           FROM pg_catalog.pg_class c, pg_catalog.pg_extension e
+          WHERE c.oid OPERATOR(pg_catalog.=) $1 AND e.extname OPERATOR(pg_catalog.=) 'pg_segments'",
+        &[rel.into()],
+    )
+    .unwrap_or(false);
+    if own {
+        fail(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{} belongs to pg_segments and cannot be registered", regclass_text(rel)),
+        );
     }
 }
 
@@ -145,8 +161,8 @@ pub fn rebuild_members_view() {
 
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn register_source(source: PgRelation, key_column: default!(Option<&str>, "NULL")) {
-    let rel = source.oid();
+fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>, "NULL")) {
+    let rel = required(source, "source").oid();
     require_table(rel);
     require_table_owner(rel, "register it as a source");
     if registry::registered(rel).is_some() {
@@ -271,13 +287,22 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     });
 }
 
-/// Whether values of the two types can be compared with pg_catalog's `=`.
+/// Whether values of the two types can be compared with pg_catalog's `=`,
+/// as SQL compares them: directly, or after an implicit cast of either side
+/// (`varchar` against `text`).
 fn comparable(a: pg_sys::Oid, b: pg_sys::Oid) -> bool {
     spi::get::<bool>(
         "SELECT $1 OPERATOR(pg_catalog.=) $2 OR EXISTS (
              SELECT FROM pg_catalog.pg_operator o
               WHERE o.oprname OPERATOR(pg_catalog.=) '=' AND o.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-                AND o.oprleft OPERATOR(pg_catalog.=) $1 AND o.oprright OPERATOR(pg_catalog.=) $2)",
+                AND (o.oprleft OPERATOR(pg_catalog.=) $1
+                     OR EXISTS (SELECT FROM pg_catalog.pg_cast c
+                                 WHERE c.castsource OPERATOR(pg_catalog.=) $1 AND c.casttarget OPERATOR(pg_catalog.=) o.oprleft
+                                   AND c.castcontext OPERATOR(pg_catalog.=) 'i'))
+                AND (o.oprright OPERATOR(pg_catalog.=) $2
+                     OR EXISTS (SELECT FROM pg_catalog.pg_cast c
+                                 WHERE c.castsource OPERATOR(pg_catalog.=) $2 AND c.casttarget OPERATOR(pg_catalog.=) o.oprright
+                                   AND c.castcontext OPERATOR(pg_catalog.=) 'i')))",
         &[a.into(), b.into()],
     )
     .unwrap_or(false)
@@ -297,6 +322,7 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
     let reg = require_registered(src);
     require_table_owner(src, "register relations on it");
     require_table(relation.oid());
+    require_trigger_right(relation.oid(), "register it as a relation");
     require_select(relation.oid());
     let (col_type, _) = require_column(relation.oid(), contact_column);
     let (key_type, _) = require_column(src, &reg.key);
@@ -325,17 +351,20 @@ fn register_relation(name: &str, source: PgRelation, relation: PgRelation, conta
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn register_lookup(
-    name: &str,
-    source: PgRelation,
-    via_column: &str,
-    target: PgRelation,
+    name: Option<&str>,
+    source: Option<PgRelation>,
+    via_column: Option<&str>,
+    target: Option<PgRelation>,
     target_key: default!(Option<&str>, "NULL"),
 ) {
+    let (name, source) = (required(name, "name"), required(source, "source"));
+    let (via_column, target) = (required(via_column, "via_column"), required(target, "target"));
     require_name(name);
     let src = source.oid();
     require_registered(src);
     require_table_owner(src, "register lookups on it");
     require_table(target.oid());
+    require_trigger_right(target.oid(), "register it as a lookup target");
     require_select(target.oid());
     let (via_type, _) = require_column(src, via_column);
     let key = match target_key {

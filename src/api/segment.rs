@@ -6,7 +6,7 @@ use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 
 use super::language::text_of_tree;
 use super::registration::require_registered;
-use super::{bad_argument, compile, fail, fail_hint};
+use super::{bad_argument, compile, fail, fail_hint, required};
 use crate::state::registry::{self, Registered};
 use segments_lang::codegen;
 use crate::pg::backend::current_user;
@@ -87,14 +87,7 @@ fn require_free_name(name: &str, except: Option<i64>) {
 fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
     let cat = registry::for_source(reg);
     let compiled = compile(definition, &cat, &reg.key);
-    let mut tables: Vec<(&str, &str)> = compiled.reads.iter().map(|(s, t, _)| (s.as_str(), t.as_str())).collect();
-    tables.sort();
-    tables.dedup();
-    for (schema, table) in tables {
-        if (schema, table) != (cat.source.schema.as_str(), cat.source.name.as_str()) {
-            require_select(table_oid(schema, table));
-        }
-    }
+    require_reads(&compiled);
     if shared {
         for id in &compiled.references {
             let personal = spi::get::<String>(
@@ -111,6 +104,17 @@ fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
         }
     }
     compiled
+}
+
+/// The caller may read every table the definition reads, the source
+/// included: evaluating it (a fill, a member count) tells what they hold.
+fn require_reads(compiled: &Compiled) {
+    let mut tables: Vec<(&str, &str)> = compiled.reads.iter().map(|(s, t, _)| (s.as_str(), t.as_str())).collect();
+    tables.sort();
+    tables.dedup();
+    for (schema, table) in tables {
+        require_select(table_oid(schema, table));
+    }
 }
 
 fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
@@ -169,12 +173,6 @@ fn record_fill(id: i64, count: &str) {
     );
 }
 
-/// After a segment's membership changed, recomputes the active segments
-/// that depend on it, in dependency order.
-fn propagate(id: i64, reg: &Registered) {
-    let (_, summary) = maintain::recompute::by_level(&maintain::definitions::dependents(id).iter().collect::<Vec<_>>(), reg, maintain::recompute::Rows::All);
-    maintain::notify::notify(reg.relid, summary);
-}
 
 fn set_dependencies(id: i64, references: &[i64]) {
     spi::run("DELETE FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()]);
@@ -253,28 +251,30 @@ fn create(
 #[pg_extern(volatile, name = "create_segment")]
 #[search_path(pg_catalog, pg_temp)]
 fn create_segment(
-    name: &str,
+    name: Option<&str>,
     definition: Option<&str>,
-    kind: default!(&str, "'active'"),
+    kind: default!(Option<&str>, "'active'"),
     source: default!(Option<PgRelation>, "NULL"),
     description: default!(Option<&str>, "NULL"),
     shared: default!(bool, true),
     track_changes: default!(bool, false),
 ) -> i64 {
+    let (name, kind) = (required(name, "name"), required(kind, "kind"));
     create(name, definition.map(str::to_string), kind, source, description, shared, track_changes)
 }
 
 #[pg_extern(volatile, name = "create_segment")]
 #[search_path(pg_catalog, pg_temp)]
 fn create_segment_from_tree(
-    name: &str,
+    name: Option<&str>,
     definition: Option<JsonB>,
-    kind: default!(&str, "'active'"),
+    kind: default!(Option<&str>, "'active'"),
     source: default!(Option<PgRelation>, "NULL"),
     description: default!(Option<&str>, "NULL"),
     shared: default!(bool, true),
     track_changes: default!(bool, false),
 ) -> i64 {
+    let (name, kind) = (required(name, "name"), required(kind, "kind"));
     create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes)
 }
 
@@ -311,7 +311,7 @@ fn redefine_segment(name: &str, definition: &str) {
         set_dependencies(seg.id, &compiled.references);
         maintain::install::set_reads(seg.id, seg.source, &compiled.reads);
         fill(seg.id, &compiled.predicate, &reg, seg.track_changes);
-        propagate(seg.id, &reg);
+        maintain::recompute::propagate(seg.id, &reg, None);
         maintain::install::sync_source(seg.source);
         crate::state::cache::definitions_changed();
     });
@@ -420,9 +420,12 @@ fn refresh_segment(name: &str) -> i64 {
     let seg = find_modifiable(name);
     let reg = require_registered(seg.source);
     if let Some(definition) = &seg.definition {
+        // Compiled as the owner (it may reference segments the caller does
+        // not see); what it reads is checked as the caller.
+        require_reads(&as_owner(|| maintain::definitions::compiled(seg.id, definition, &reg)));
         as_owner(|| {
             fill(seg.id, &maintain::definitions::predicate(seg.id, definition, &reg), &reg, seg.track_changes);
-            propagate(seg.id, &reg);
+            maintain::recompute::propagate(seg.id, &reg, None);
         });
     }
     crate::state::counts::count(seg.id)

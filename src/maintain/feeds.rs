@@ -137,19 +137,28 @@ pub enum Role {
     Source,
     /// `name`: the relation's registered name, as definitions call it.
     Relation { contact_column: String, name: String },
-    Lookup { via_column: String, target_key: String },
+    /// `target_type`: the target key's type, schema-qualified: keys are
+    /// compared as values of it, never as text (`1.0` and `1` are one
+    /// numeric key).
+    Lookup { via_column: String, target_key: String, target_type: String },
 }
 
 fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
     spi::rows(
-                "SELECT relid::pg_catalog.oid, 'source', NULL::text, NULL::text FROM segments.source
+                "SELECT relid::pg_catalog.oid, 'source', NULL::text, NULL::text, NULL::text FROM segments.source
                   WHERE relid OPERATOR(pg_catalog.=) $1
                  UNION ALL
-                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, name FROM segments.relation
+                 SELECT source::pg_catalog.oid, 'relation', contact_column::text, name, NULL::text FROM segments.relation
                   WHERE relation OPERATOR(pg_catalog.=) $1
                  UNION ALL
-                 SELECT source::pg_catalog.oid, 'lookup', via_column::text, target_key::text FROM segments.lookup
-                  WHERE target OPERATOR(pg_catalog.=) $1",
+                 SELECT l.source::pg_catalog.oid, 'lookup', l.via_column::text, l.target_key::text,
+                        pg_catalog.format('%I.%I', n.nspname, t.typname)
+                   FROM segments.lookup l
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) l.target
+                                                 AND a.attname OPERATOR(pg_catalog.=) l.target_key
+                   JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+                  WHERE l.target OPERATOR(pg_catalog.=) $1",
                 &[table.into()],
                 |r| {
                     let source: pg_sys::Oid = spi::column(r, 1).unwrap_or(pg_sys::Oid::INVALID);
@@ -159,7 +168,7 @@ fn roles(table: pg_sys::Oid) -> Vec<(pg_sys::Oid, Role)> {
                     let role = match kind.as_str() {
                         "source" => Role::Source,
                         "relation" => Role::Relation { contact_column: a, name: b },
-                        _ => Role::Lookup { via_column: a, target_key: b },
+                        _ => Role::Lookup { via_column: a, target_key: b, target_type: spi::column(r, 5).unwrap_or_default() },
                     };
                     (source, role)
                 },

@@ -14,7 +14,9 @@ use super::definitions::{compiled, Target};
 use super::flips::{self, Flip};
 use super::notify;
 use crate::pg::heap::{statement, Keys, RowLock};
-use crate::pg::spi::{result_column, run_kept, text_array, with_transition_tables};
+use crate::pg::backend;
+use crate::pg::error::serialization_failure;
+use crate::pg::spi::{first, result_column, run_kept, run_latest_with, text_array, with_transition_tables};
 use crate::pg::trigger::Trigger;
 use crate::state::registry::Registered;
 use crate::state::counts;
@@ -114,6 +116,9 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let want = branches.join(" UNION ALL ");
+    if backend::repeatable_read() && !matches!(rows, Rows::All) {
+        require_unchanged(&want, &types, &args, rows);
+    }
     if matches!(rows, Rows::Keys(k) if k.len() <= FEW_CONTACTS) {
         let sql = flipped_members(&want, &membership, &key, &ids, &in_keys("m"));
         let flips: Vec<Flip> = Spi::connect_mut(|_| {
@@ -138,6 +143,33 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     match rows {
         Rows::New(trigger) => with_transition_tables(trigger, run),
         _ => Spi::connect_mut(|_| run()),
+    }
+}
+
+/// Under REPEATABLE READ the transaction's snapshot misses what transactions
+/// that committed since wrote (those it waited for on the contacts' locks,
+/// which a lock alone does not report): if the members `want` gives differ
+/// under the latest snapshot, the membership it would write is not the one
+/// a fresh evaluation gives, and the transaction fails with 40001 instead.
+fn require_unchanged(want: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum], rows: Rows) {
+    let sql = format!(
+        "SELECT pg_catalog.string_agg(w.segment_id::pg_catalog.text OPERATOR(pg_catalog.||) ':'
+                                      OPERATOR(pg_catalog.||) w.k::pg_catalog.text,
+                                      ',' ORDER BY w.segment_id, w.k::pg_catalog.text COLLATE pg_catalog.\"C\")
+           FROM ({want}) w"
+    );
+    let both = || {
+        run_kept(&sql, types, args);
+        let seen = first::<String>(1);
+        run_latest_with(&sql, types, args);
+        (seen, first::<String>(1))
+    };
+    let (seen, now) = match rows {
+        Rows::New(trigger) => with_transition_tables(trigger, both),
+        _ => Spi::connect_mut(|_| both()),
+    };
+    if seen != now {
+        serialization_failure("update of rows that segments read");
     }
 }
 
@@ -320,8 +352,9 @@ pub fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut 
     changed
 }
 
-/// Locks the source rows of `keys`, in the byte order of the keys' text
-/// forms whichever way, so that two statements touching overlapping
+/// Locks the source rows of `keys`, in the order of the key's own type
+/// whichever way (the order an index scan of the key, and so most
+/// statements, lock rows in), so that two statements touching overlapping
 /// contacts cannot deadlock. Taken in its own statement:
 /// the recompute that follows gets a snapshot that sees whatever the
 /// transaction we waited for committed (READ COMMITTED), and under
@@ -347,7 +380,7 @@ pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     }
     let sql = format!(
         "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
-          ORDER BY s.{k}::pg_catalog.text COLLATE pg_catalog.\"C\" FOR NO KEY UPDATE OF s",
+          ORDER BY s.{k} FOR NO KEY UPDATE OF s",
         reg.source,
         reg.key_type,
         k = ident(&reg.key)
@@ -356,10 +389,13 @@ pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     vec![]
 }
 
-/// Contacts pointing at lookup rows whose target key is in `values`.
-pub fn contacts_via(reg: &Registered, via_column: &str, values: &[String]) -> Vec<String> {
+/// Contacts pointing at lookup rows whose target key (of type
+/// `target_type`) is one of `values` (text forms), compared as values of
+/// that type.
+pub fn contacts_via(reg: &Registered, via_column: &str, target_type: &str, values: &[String]) -> Vec<String> {
     let sql = format!(
-        "SELECT s.{}::pg_catalog.text FROM {} s WHERE s.{}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)",
+        "SELECT s.{}::pg_catalog.text FROM {} s
+          WHERE s.{} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{target_type}[])",
         ident(&reg.key),
         reg.source,
         ident(via_column)
@@ -368,4 +404,25 @@ pub fn contacts_via(reg: &Registered, via_column: &str, values: &[String]) -> Ve
         run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(values)]);
         result_column::<String>(1).into_iter().flatten().collect()
     })
+}
+
+/// After the members of segment `id` changed for the contacts `keys` (None:
+/// any contact), brings the active segments that reference it up to date,
+/// in dependency order, as a write to a table does, and notifies. Runs as
+/// the owner with the search_path pinned.
+pub fn propagate(id: i64, reg: &Registered, keys: Option<&[String]>) {
+    let dependents = super::definitions::dependents(id);
+    if dependents.is_empty() || keys.is_some_and(|k| k.is_empty()) {
+        return;
+    }
+    let targets: Vec<&Target> = dependents.iter().collect();
+    let rows = match keys {
+        Some(keys) => {
+            lock_contacts(reg, keys);
+            Rows::Keys(keys)
+        }
+        None => Rows::All,
+    };
+    let (_, summary) = by_level(&targets, reg, rows);
+    super::notify::notify(reg.relid, summary);
 }

@@ -57,12 +57,13 @@ fn touched(trigger: &Trigger<'_>, reg: &Registered, role: &Role, table: &str) ->
     let sql = match role {
         Role::Source => pick(&reg.key),
         Role::Relation { contact_column, .. } => pick(contact_column),
-        Role::Lookup { via_column, target_key } => format!(
-            "SELECT s.{}::pg_catalog.text AS k FROM {} s WHERE s.{}::pg_catalog.text IN ({})",
+        Role::Lookup { via_column, target_key, .. } => format!(
+            "SELECT s.{}::pg_catalog.text AS k FROM {} s
+              WHERE s.{} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT t.{} FROM {table} t))",
             ident(&reg.key),
             reg.source,
             ident(via_column),
-            pick(target_key)
+            ident(target_key)
         ),
     };
     let sql = format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL");
@@ -125,7 +126,7 @@ enum Touch {
     /// row filters do not cover.
     Contact { key: String, all: bool },
     /// Recompute the contacts that point at this lookup row.
-    Lookup { via_column: String, value: String },
+    Lookup { via_column: String, target_type: String, value: String },
     /// The contact entered (or left) a row-local segment.
     Flip(Flip),
 }
@@ -190,8 +191,11 @@ fn on_row_update(trigger: &Trigger<'_>) {
             for tuple in [old, new] {
                 let Some(value) = tuple.text(n) else { continue };
                 match role {
-                    Role::Lookup { via_column, .. } => {
-                        push(source, Touch::Lookup { via_column: via_column.clone(), value })
+                    Role::Lookup { via_column, target_type, .. } => {
+                        push(
+                            source,
+                            Touch::Lookup { via_column: via_column.clone(), target_type: target_type.clone(), value },
+                        )
                     }
                     _ => push(source, Touch::Contact { key: value, all: true }),
                 }
@@ -260,7 +264,7 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
     let mut flips = vec![];
     let mut keys = vec![];
     let mut all = false;
-    let mut via: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut via: HashMap<(&str, &str), Vec<String>> = HashMap::new();
     for p in pending.iter().filter(|p| p.source == f.reg.relid) {
         match &p.touch {
             Touch::Flip(flip) => flips.push(flip),
@@ -268,7 +272,9 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
                 keys.push(key.clone());
                 all |= a;
             }
-            Touch::Lookup { via_column, value } => via.entry(via_column).or_default().push(value.clone()),
+            Touch::Lookup { via_column, target_type, value } => {
+                via.entry((via_column, target_type)).or_default().push(value.clone())
+            }
         }
     }
     if !flips.is_empty() {
@@ -279,8 +285,8 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
         return;
     }
     pinned_search_path(|| {
-        for (via_column, values) in via {
-            keys.extend(contacts_via(&f.reg, via_column, &values));
+        for ((via_column, target_type), values) in via {
+            keys.extend(contacts_via(&f.reg, via_column, target_type, &values));
             all = true;
         }
         keys.sort();

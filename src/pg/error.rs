@@ -42,6 +42,13 @@ pub fn bad_argument(message: String) -> ! {
     fail(Code::ERRCODE_INVALID_PARAMETER_VALUE, message)
 }
 
+/// `value`, or 22004 for a NULL argument `name` of a function for which NULL
+/// means nothing it could act on. Functions for which NULL means "nothing"
+/// (`explain`, `check`, `segments_of`, …) answer NULL or no rows instead.
+pub fn required<T>(value: Option<T>, name: &str) -> T {
+    value.unwrap_or_else(|| fail(Code::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("argument \"{name}\" must not be NULL")))
+}
+
 /// 40001, as PostgreSQL words it.
 pub fn serialization_failure(what: &str) -> ! {
     fail(Code::ERRCODE_T_R_SERIALIZATION_FAILURE, format!("could not serialize access due to concurrent {what}"))

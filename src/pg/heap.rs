@@ -95,7 +95,8 @@ impl Statement {
 
     /// Locks, waiting, the rows of table `relid` whose column `column` holds
     /// each of `keys`, found through a valid unique btree index on that
-    /// column alone, as `SELECT … FOR …` does, in the order given. Per key,
+    /// column alone, as `SELECT … FOR …` does, in the index's order (the
+    /// order an index scan locks rows in). Per key, in the order given,
     /// whether its row is locked (or modified by this transaction: as good);
     /// false if there is none or it is gone meanwhile; with `recheck`, also
     /// if the row version locked no longer holds the key (the transaction
@@ -123,13 +124,19 @@ impl Statement {
                 }
                 Keys::Int8(ids) => ids.iter().map(|&id| pg_sys::Datum::from(id)).collect(),
             };
-            let locked = values
-                .into_iter()
-                .map(|value| {
-                    lock_found(rel, index, &[(att, value)], slot, self.estate, mode)
-                        && (!recheck || holds_key(slot, att, index, value))
-                })
-                .collect();
+            let order = pg_sys::index_getprocinfo(index, 1, BTORDER_PROC);
+            let collation = *(*index).rd_indcollation;
+            let mut by_key: Vec<usize> = (0..values.len()).collect();
+            by_key.sort_by(|&a, &b| {
+                let c = pg_sys::FunctionCall2Coll(order, collation, values[a], values[b]).value() as i32;
+                c.cmp(&0)
+            });
+            let mut locked = vec![false; values.len()];
+            for i in by_key {
+                let value = values[i];
+                locked[i] = lock_found(rel, index, &[(att, value)], slot, self.estate, mode)
+                    && (!recheck || holds_key(slot, att, index, value));
+            }
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             pg_sys::table_close(rel, pg_sys::NoLock as i32);
@@ -321,6 +328,8 @@ pub struct TableWriter<'s> {
     slot: *mut pg_sys::TupleTableSlot,
     /// Rows found.
     found: *mut pg_sys::TupleTableSlot,
+    /// How many blocks the table had when `add_to` first looked.
+    blocks: Option<pg_sys::BlockNumber>,
 }
 
 impl<'s> TableWriter<'s> {
@@ -335,7 +344,7 @@ impl<'s> TableWriter<'s> {
             pg_sys::ExecOpenIndices(info, false);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
             let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-            TableWriter { st, rel, info, slot, found }
+            TableWriter { st, rel, info, slot, found, blocks: None }
         }
     }
 
@@ -402,7 +411,7 @@ impl<'s> TableWriter<'s> {
     /// without waiting; returns where the new version is, if it did. The row
     /// keeps its page when there is room (HOT): no index entry is written.
     pub fn add_to(
-        &self,
+        &mut self,
         mut tid: pg_sys::ItemPointerData,
         segment: (i16, i64),
         delta_att: i16,
@@ -412,6 +421,15 @@ impl<'s> TableWriter<'s> {
         // SAFETY: a fetch and an update of this table's rows through its
         // access method, in this statement.
         unsafe {
+            // The table may have been rewritten or truncated since the
+            // position was taken (VACUUM FULL, TRUNCATE, VACUUM's truncation
+            // of empty pages): a block past its end is no row of it.
+            let blocks = *self.blocks.get_or_insert_with(|| {
+                pg_sys::RelationGetNumberOfBlocksInFork(self.rel, pg_sys::ForkNumber::MAIN_FORKNUM)
+            });
+            if pgrx::itemptr::item_pointer_get_block_number(&tid) >= blocks {
+                return None;
+            }
             let am = (*self.rel).rd_tableam;
             let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
             let update = (*am).tuple_update.expect("a table access method updates rows");

@@ -175,7 +175,9 @@ impl RowFilters {
         };
         // SAFETY: allocations in the filters' own context.
         unsafe { PgMemoryContexts::For(cxt).switch_to(|_| {
-            let desc = pg_sys::CreateTupleDescCopy(desc);
+            // With its constraints: rows written before an `ADD COLUMN …
+            // DEFAULT` take the default from the descriptor's missing values.
+            let desc = pg_sys::CreateTupleDescCopyConstr(desc);
             filters.slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
             filters.other = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
             filters.econtext = pg_sys::CreateStandaloneExprContext();

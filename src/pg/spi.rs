@@ -153,18 +153,26 @@ pub fn with_transition_tables<R>(trigger: &super::trigger::Trigger<'_>, f: impl 
 /// transaction's snapshot was taken (as PostgreSQL's own foreign key
 /// actions do). Must run inside an SPI connection.
 pub fn run_latest(sql: &str) {
+    run_latest_with(sql, &[], &[])
+}
+
+/// `run_latest` with parameters of the types `types`.
+pub fn run_latest_with(sql: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) {
     let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
-    // SAFETY: plain SPI calls inside a connected SPI context; the plan is
-    // freed with the SPI connection.
+    let mut types = types.to_vec();
+    let mut values = args.to_vec();
+    let nulls = vec![b' ' as std::ffi::c_char; args.len()];
+    // SAFETY: plain SPI calls inside a connected SPI context; arguments
+    // match the parameter types; the plan is freed with the SPI connection.
     let rc = unsafe {
-        let plan = pg_sys::SPI_prepare(text.as_ptr(), 0, std::ptr::null_mut());
+        let plan = pg_sys::SPI_prepare(text.as_ptr(), types.len() as i32, types.as_mut_ptr());
         if plan.is_null() {
             fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("could not prepare: {sql}"));
         }
         pg_sys::SPI_execute_snapshot(
             plan,
-            std::ptr::null_mut(),
-            std::ptr::null(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
             pg_sys::GetLatestSnapshot(),
             std::ptr::null_mut(),
             false,

@@ -112,6 +112,7 @@ pub struct RowType<'a> {
 }
 
 impl RowType<'_> {
+    #[cfg(any(test, feature = "pg_test"))]
     pub(super) fn new(desc: pg_sys::TupleDesc) -> Self {
         RowType { desc, _call: PhantomData }
     }
@@ -131,6 +132,7 @@ pub struct Row<'a> {
 }
 
 impl Row<'_> {
+    #[cfg(any(test, feature = "pg_test"))]
     pub(super) fn new(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Self {
         Row { tuple, desc, _call: PhantomData }
     }

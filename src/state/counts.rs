@@ -63,7 +63,7 @@ pub fn add(st: &Statement, counts: &[(i64, i64)]) {
     if counts.is_empty() {
         return;
     }
-    let table = st.open(count_delta());
+    let mut table = st.open(count_delta());
     let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
     for &(id, delta) in counts {
         let updated = own_row(id).and_then(|tid| table.add_to(tid, (segment_att, id), delta_att, delta));

@@ -56,6 +56,25 @@ pub fn require_table_owner(table: pg_sys::Oid, what: &str) {
     }
 }
 
+/// The caller may create triggers on `table`: owns it (or is a member of
+/// its owner), holds TRIGGER on it, or is an admin. Registering a table
+/// installs maintenance triggers on it as the extension owner, so the
+/// caller must be able to do that much itself.
+pub fn require_trigger_right(table: pg_sys::Oid, what: &str) {
+    let may = spi::get::<bool>(
+        "SELECT pg_catalog.pg_has_role(c.relowner, 'MEMBER') OR pg_catalog.has_table_privilege(c.oid, 'TRIGGER')
+           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[table.into()],
+    )
+    .unwrap_or(false);
+    if !may && !is_admin() {
+        fail(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("must own table {} (or hold TRIGGER on it) to {what}", regclass_text(table)),
+        );
+    }
+}
+
 /// The caller may read `table`.
 pub fn require_select(table: pg_sys::Oid) {
     let ok = spi::get::<bool>("SELECT pg_catalog.has_table_privilege($1, 'SELECT')", &[table.into()])

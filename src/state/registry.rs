@@ -14,8 +14,10 @@ SELECT a.attname::text,
        bn.nspname::text, b.typname::text, b.typtype::text,
        en.nspname::text, e.typname::text, e.typtype::text,
        pg_catalog.format('%I.%I', dn.nspname, d.typname),
-       a.attnotnull
+       a.attnotnull,
+       COALESCE(NOT co.collisdeterministic, false)
   FROM pg_catalog.pg_attribute a
+  LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
   JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) a.atttypid
   JOIN pg_catalog.pg_namespace dn ON dn.oid OPERATOR(pg_catalog.=) d.typnamespace
   -- a domain compares like its base type
@@ -52,10 +54,11 @@ pub fn table(oid: pg_sys::Oid) -> Table {
         Spi::connect(|_| {
             let (schema, name) = names(oid);
             read_kept(COLUMNS, &[pg_sys::OIDOID], &[oid.into()]);
-            // Column-wise, as SPI returns them: eight texts, then the boolean.
+            // Column-wise, as SPI returns them: eight texts, then two booleans.
             let texts: Vec<Vec<String>> =
                 (1..=8).map(|i| result_column::<String>(i).into_iter().map(Option::unwrap_or_default).collect()).collect();
             let mut columns = vec![];
+            let nondeterministic = result_column::<bool>(10);
             for (row, not_null) in result_column::<bool>(9).into_iter().enumerate() {
                 let get = |i: usize| texts[i - 1][row].as_str();
                 let (ty, sql_type) = if get(6).is_empty() {
@@ -67,6 +70,7 @@ pub fn table(oid: pg_sys::Oid) -> Table {
                 };
                 let mut column = Column::new(get(1), ty, &sql_type);
                 column.not_null = not_null.unwrap_or(false);
+                column.nondeterministic = nondeterministic[row].unwrap_or(false);
                 columns.push(column);
             }
             Table { schema, name, columns }
