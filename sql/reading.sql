@@ -10,6 +10,15 @@ CREATE FUNCTION segments.is_member(name text, key anyelement) RETURNS boolean
 LANGUAGE sql STABLE AS $$ SELECT segments._is_member(name, key::pg_catalog.text) $$;
 CREATE FUNCTION segments.segments_of(key anyelement, source regclass DEFAULT NULL) RETURNS SETOF text
 LANGUAGE sql STABLE AS $$ SELECT segments._segments_of(key::pg_catalog.text, pg_catalog.pg_typeof(key)::pg_catalog.oid, source::pg_catalog.oid) $$;
+-- Syntax trees reach Rust as text (src/api/language.rs, text_of_tree).
+CREATE FUNCTION segments.format(tree jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT segments._format(tree::pg_catalog.text) $$;
+CREATE FUNCTION segments.create_segment(name text, definition jsonb, kind text DEFAULT 'active',
+                                        source regclass DEFAULT NULL, description text DEFAULT NULL,
+                                        shared boolean DEFAULT true, track_changes boolean DEFAULT false) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+  SELECT segments._create_segment_from_tree(name, definition::pg_catalog.text, kind, source, description, shared, track_changes)
+$$;
 CREATE VIEW segments.segment WITH (security_invoker = true) AS
 SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
        d.created_at, d.updated_at, d.refreshed_at,

@@ -450,3 +450,94 @@ impl Value {
         matches!(self, Value::Date { .. } | Value::Timestamp { .. } | Value::Instant { .. } | Value::Relative { .. })
     }
 }
+
+/// How deeply a syntax tree's JSON may nest: well above what any definition
+/// the parser accepts produces, and shallow enough to read without danger to
+/// the stack. A tree between serde_json's own limit (128) and this one is
+/// read, and its text then refused by the parser's depth limit (54001), as
+/// a deeper tree is here.
+pub const MAX_TREE_NESTING: usize = 256;
+
+/// How deeply `json` nests (arrays and objects), read without parsing it.
+pub fn json_nesting(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for c in json.bytes() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A syntax tree from its JSON, nested at most `MAX_TREE_NESTING` deep.
+pub fn from_json(json: &str) -> Result<Expr, TreeError> {
+    let nesting = json_nesting(json);
+    if nesting > MAX_TREE_NESTING {
+        return Err(TreeError::TooDeep(nesting));
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    de.disable_recursion_limit();
+    let expr = <Expr as serde::Deserialize>::deserialize(&mut de).map_err(|e| TreeError::Invalid(e.to_string()))?;
+    de.end().map_err(|e| TreeError::Invalid(e.to_string()))?;
+    Ok(expr)
+}
+
+/// Why `from_json` refused a tree.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    #[error("syntax tree nests {0} levels deep, more than {MAX_TREE_NESTING}")]
+    TooDeep(usize),
+    #[error("not a segment syntax tree: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    #[test]
+    fn trees_of_definitions_at_the_parser_limit_read_back() {
+        // The deepest nesting of NOT ( … ) the parser accepts.
+        let expr = (1..=crate::parser::MAX_DEPTH)
+            .rev()
+            .find_map(|k| crate::parser::parse(&format!("{}score > 1{}", "NOT (".repeat(k), ")".repeat(k))).ok())
+            .unwrap();
+        let json = serde_json::to_string(&expr).unwrap();
+        assert!(json_nesting(&json) <= MAX_TREE_NESTING);
+        assert_eq!(from_json(&json).unwrap(), expr);
+    }
+
+    #[test]
+    fn trees_deeper_than_serde_json_allows_read_back() {
+        let leaf = crate::parser::parse("score > 1").unwrap();
+        let json = serde_json::to_string(&leaf).unwrap();
+        let deep = format!("{}{json}{}", r#"{"type":"not","arg":"#.repeat(150), "}".repeat(150));
+        assert!(json_nesting(&deep) > 128);
+        assert!(serde_json::from_str::<Expr>(&deep).is_err(), "serde_json's default limit");
+        let expr = from_json(&deep).unwrap();
+        assert!(crate::format::format(&expr).starts_with("NOT NOT"));
+    }
+
+    #[test]
+    fn deeper_or_broken_trees_are_errors() {
+        let deep = format!("{}{}", "[".repeat(MAX_TREE_NESTING + 1), "]".repeat(MAX_TREE_NESTING + 1));
+        assert_eq!(from_json(&deep), Err(TreeError::TooDeep(MAX_TREE_NESTING + 1)));
+        assert!(matches!(from_json(r#"{"type":"nonsense"}"#), Err(TreeError::Invalid(_))));
+        assert_eq!(json_nesting(r#"{"a":"[[[{"}"#), 1);
+    }
+}

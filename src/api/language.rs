@@ -3,7 +3,8 @@
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation};
 
-use super::{bad_argument, raise};
+use super::{bad_argument, fail, raise};
+use pgrx::PgSqlErrorCode;
 use crate::pg::backend::{open_relation, regex_problem};
 use segments_lang::error::{Diagnostic, ErrorKind, Problem, Severity};
 use segments_lang::model::Catalog;
@@ -68,10 +69,15 @@ fn only_source() -> Option<PgRelation> {
     registry::only_source().map(open_relation)
 }
 
-/// The canonical text of a tree given as JSON, validated by parsing it back.
-pub fn text_of_tree(tree: JsonB) -> String {
-    let expr: ast::Expr = serde_json::from_value(tree.0)
-        .unwrap_or_else(|e| bad_argument(format!("not a segment syntax tree: {e}")));
+/// The canonical text of a tree given as JSON text, validated by parsing it
+/// back. Read as text (the SQL signatures taking jsonb are wrappers in
+/// sql/reading.sql): pgrx's jsonb argument stops at serde_json's nesting
+/// limit with an internal error.
+pub fn text_of_tree(tree: &str) -> String {
+    let expr = ast::from_json(tree).unwrap_or_else(|e| match e {
+        ast::TreeError::TooDeep(_) => fail(PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX, e.to_string()),
+        ast::TreeError::Invalid(_) => bad_argument(e.to_string()),
+    });
     let text = format::format(&expr);
     format::format(&parse_or_raise(&text))
 }
@@ -85,8 +91,8 @@ fn parse(definition: &str) -> JsonB {
 /// Canonical text of a syntax tree. The tree is validated by parsing the text
 /// it formats to, so a hand-made tree can never produce text that means
 /// something else.
-#[pg_extern(immutable, parallel_safe, name = "format")]
-fn format_tree(tree: JsonB) -> String {
+#[pg_extern(immutable, parallel_safe, name = "_format")]
+fn format_tree(tree: &str) -> String {
     text_of_tree(tree)
 }
 

@@ -2,7 +2,7 @@
 //! dependents. Memberships of static segments are in `members`.
 
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
+use pgrx::{PgRelation, PgSqlErrorCode};
 
 use super::language::text_of_tree;
 use super::registration::require_registered;
@@ -263,18 +263,21 @@ fn create_segment(
     create(name, definition.map(str::to_string), kind, source, description, shared, track_changes)
 }
 
-#[pg_extern(volatile, name = "create_segment")]
+/// `create_segment(name, definition jsonb, …)`, whose SQL signature is a
+/// wrapper in sql/reading.sql passing the tree as text (`text_of_tree`).
+#[pg_extern(volatile, name = "_create_segment_from_tree")]
 #[search_path(pg_catalog, pg_temp)]
 fn create_segment_from_tree(
     name: Option<&str>,
-    definition: Option<JsonB>,
-    kind: default!(Option<&str>, "'active'"),
-    source: default!(Option<PgRelation>, "NULL"),
-    description: default!(Option<&str>, "NULL"),
-    shared: default!(bool, true),
-    track_changes: default!(bool, false),
+    definition: Option<&str>,
+    kind: Option<&str>,
+    source: Option<PgRelation>,
+    description: Option<&str>,
+    shared: Option<bool>,
+    track_changes: Option<bool>,
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
+    let (shared, track_changes) = (required(shared, "shared"), required(track_changes, "track_changes"));
     create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes)
 }
 

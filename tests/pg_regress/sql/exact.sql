@@ -98,6 +98,16 @@ SELECT * FROM exact('ex.leads');
 SELECT m.segment_name, array_agg(m.key ORDER BY m.key) FROM segments.members m
  WHERE m.source = 'ex.leads'::regclass GROUP BY 1 ORDER BY 1;
 
+-- Syntax trees nested deeper than any definition: 54001, whether deeper
+-- than the JSON reader allows or only than the language does.
+SELECT fails(format($$SELECT segments.format(%L::jsonb)$$,
+  repeat('{"type":"not","arg":', 300) || segments.parse('score > 1')::text || repeat('}', 300)));
+SELECT fails(format($$SELECT segments.format(%L::jsonb)$$,
+  repeat('{"type":"not","arg":', 150) || segments.parse('score > 1')::text || repeat('}', 150)));
+SELECT fails(format($$SELECT segments.create_segment('deep', %L::jsonb)$$,
+  repeat('{"type":"not","arg":', 300) || segments.parse('score > 1')::text || repeat('}', 300)));
+SELECT segments.format(segments.parse('NOT (score > 1)')) AS shallow_tree;
+
 -- A varchar relation column against a text key: SQL compares them.
 CREATE TABLE ex.people (id text PRIMARY KEY);
 CREATE TABLE ex.notes (person varchar(20), body text);
