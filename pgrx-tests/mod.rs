@@ -246,7 +246,7 @@ fn parse_and_format_round_trip_in_sql() {
     assert_eq!(from_builder, "\"Country\" = 'it''s' OR NO events");
 }
 
-#[pg_test(error = "not a segment syntax tree: unknown variant `xor`, expected one of `and`, `or`, `not`, `condition`, `exists`, `in_segment`")]
+#[pg_test(error = "not a segment syntax tree: unknown variant `xor`, expected one of `and`, `or`, `not`, `condition`, `exists`, `in_segment` at line 1 column 26")]
 fn format_rejects_what_is_not_a_tree() {
     Spi::run("SELECT segments.format('{\"type\":\"xor\",\"args\":[]}')").unwrap();
 }

@@ -13,6 +13,7 @@ GRANT USAGE ON SCHEMA ho TO PUBLIC;
 SET search_path = ho, public;
 
 \i tests/pg_regress/sql/helpers.psql
+\i tests/pg_regress/sql/exact_helper.psql
 
 CREATE TABLE ho.mine (id int PRIMARY KEY, score int, owner_note text);
 CREATE TABLE ho.theirs (id int PRIMARY KEY, contact_id int, secret text);
@@ -63,3 +64,4 @@ SELECT segments.unregister_source('ho.mine', true);
 DROP SCHEMA ho CASCADE;
 DROP ROLE seg_mallory;
 DROP ROLE seg_victim;
+DROP EXTENSION pg_segments CASCADE;
