@@ -54,6 +54,16 @@ SELECT s.name, segments.refresh_segment(s.name) AS repaired FROM segments.segmen
  WHERE s.source = 'ex.contacts'::regclass ORDER BY s.id;
 UPDATE ex.contacts SET tier = 2 WHERE id = 2;
 SELECT * FROM exact('ex.contacts');
+-- A remembered position past the end of the table: a segment whose own
+-- count row went in after 3,000 others, which a TRUNCATE then took.
+SELECT segments.create_segment('Tier 9', 'tier = 9') IS NOT NULL AS created;
+INSERT INTO segments.count_delta (segment_id, delta) SELECT 0, 0 FROM generate_series(1, 3000);
+UPDATE ex.contacts SET tier = 9 WHERE id = 4;
+TRUNCATE segments.count_delta;
+SELECT s.name, segments.refresh_segment(s.name) AS repaired FROM segments.segment s
+ WHERE s.source = 'ex.contacts'::regclass ORDER BY s.id;
+UPDATE ex.contacts SET tier = 3 WHERE id = 4;
+SELECT * FROM exact('ex.contacts');
 
 -- An active segment that references a static list follows every write
 -- to the list: add_members, remove_members, assign, a re-snapshot.
