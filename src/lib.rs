@@ -27,7 +27,10 @@ pub extern "C-unwind" fn _PG_init() {
     pg::worker::init();
     pg::trigger::set_handler(maintain::trigger::fired);
     state::cache::install(state::cache::Hooks {
-        table: maintain::feeds::forget,
+        table: |relid| {
+            maintain::feeds::forget(relid);
+            state::counts::table_changed(relid);
+        },
         subtransaction_abort: |subxact| {
             // What the row trigger collected in the aborted subtransaction,
             // and the positions of count rows it wrote.

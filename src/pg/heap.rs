@@ -328,8 +328,6 @@ pub struct TableWriter<'s> {
     slot: *mut pg_sys::TupleTableSlot,
     /// Rows found.
     found: *mut pg_sys::TupleTableSlot,
-    /// How many blocks the table had when `add_to` first looked.
-    blocks: Option<pg_sys::BlockNumber>,
 }
 
 impl<'s> TableWriter<'s> {
@@ -344,7 +342,7 @@ impl<'s> TableWriter<'s> {
             pg_sys::ExecOpenIndices(info, false);
             let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
             let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-            TableWriter { st, rel, info, slot, found, blocks: None }
+            TableWriter { st, rel, info, slot, found }
         }
     }
 
@@ -411,7 +409,7 @@ impl<'s> TableWriter<'s> {
     /// without waiting; returns where the new version is, if it did. The row
     /// keeps its page when there is room (HOT): no index entry is written.
     pub fn add_to(
-        &mut self,
+        &self,
         mut tid: pg_sys::ItemPointerData,
         segment: (i16, i64),
         delta_att: i16,
@@ -421,15 +419,6 @@ impl<'s> TableWriter<'s> {
         // SAFETY: a fetch and an update of this table's rows through its
         // access method, in this statement.
         unsafe {
-            // The table may have been rewritten or truncated since the
-            // position was taken (VACUUM FULL, TRUNCATE, VACUUM's truncation
-            // of empty pages): a block past its end is no row of it.
-            let blocks = *self.blocks.get_or_insert_with(|| {
-                pg_sys::RelationGetNumberOfBlocksInFork(self.rel, pg_sys::ForkNumber::MAIN_FORKNUM)
-            });
-            if pgrx::itemptr::item_pointer_get_block_number(&tid) >= blocks {
-                return None;
-            }
             let am = (*self.rel).rd_tableam;
             let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
             let update = (*am).tuple_update.expect("a table access method updates rows");

@@ -63,7 +63,7 @@ pub fn add(st: &Statement, counts: &[(i64, i64)]) {
     if counts.is_empty() {
         return;
     }
-    let mut table = st.open(count_delta());
+    let table = st.open(count_delta());
     let (segment_att, delta_att) = (table.attnum("segment_id"), table.attnum("delta"));
     for &(id, delta) in counts {
         let updated = own_row(id).and_then(|tid| table.add_to(tid, (segment_att, id), delta_att, delta));
@@ -99,6 +99,20 @@ fn own_row(segment: i64) -> Option<pg_sys::ItemPointerData> {
 /// (the extension created again) has none of them.
 pub fn forget_own_rows() {
     OWN_ROWS.with(|o| o.borrow_mut().clear());
+}
+
+/// Table `relid` changed: if it is the count table, it may have been
+/// rewritten or truncated (TRUNCATE, VACUUM FULL, CLUSTER give it a new
+/// file; VACUUM's truncation of empty pages updates its `relpages`), and a
+/// remembered position may lie past its end (reading it failed with
+/// XX001): this backend's rows are forgotten. The invalidation reaches a
+/// writer before it uses a position: `add` opens the table first, and a
+/// table it holds open cannot shrink.
+pub fn table_changed(relid: pg_sys::Oid) {
+    let (_, known) = COUNT_DELTA.with(Cell::get);
+    if relid == pg_sys::Oid::INVALID || relid == known {
+        forget_own_rows();
+    }
 }
 
 /// `segments.count_delta`.
