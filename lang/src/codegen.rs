@@ -14,7 +14,7 @@
 //! never NULL.
 
 use crate::ast::{AggFunc, Cmp, Instant, Moment, Quantifier, Test, TextOp, Unit, Value, Window};
-use crate::model::{Column, Table, Ty};
+use crate::model::{Column, Relation, Table, Ty};
 use crate::typecheck::{OperandKind, Pred, Typed};
 
 /// `"name"` with embedded quotes doubled.
@@ -163,6 +163,24 @@ impl Gen {
         ident(&format!("_seg_{prefix}{}", self.aliases))
     }
 
+    /// `FROM <relation> AS <r> WHERE <r>.<contact> = <source row>.<key>`,
+    /// and the related row's `filter`: the rows of a contact that `ANY`,
+    /// `NO`, `COUNT` and the aggregates read.
+    fn related(&mut self, relation: &Relation, r: &str, filter: Option<&Pred>) -> String {
+        let mut sql = format!(
+            "FROM {} AS {r} WHERE {r}.{} {} {}.{}",
+            qualified(&relation.table.schema, &relation.table.name),
+            ident(&relation.contact_column),
+            op!("="),
+            self.source_row,
+            ident(&self.key),
+        );
+        if let Some(f) = filter {
+            sql.push_str(&format!(" AND ({})", self.pred(f, r)));
+        }
+        sql
+    }
+
     fn pred(&mut self, p: &Pred, row: &str) -> String {
         match p {
             Pred::And(args) => self.join(args, " AND ", row),
@@ -171,18 +189,7 @@ impl Gen {
             Pred::Test { operand, test } => self.test(operand, test, row),
             Pred::Exists { negated, relation, filter } => {
                 let r = self.alias("r");
-                let mut sql = format!(
-                    "EXISTS (SELECT 1 FROM {} AS {r} WHERE {r}.{} {} {}.{}",
-                    qualified(&relation.table.schema, &relation.table.name),
-                    ident(&relation.contact_column),
-                    op!("="),
-                    self.source_row,
-                    ident(&self.key),
-                );
-                if let Some(f) = filter {
-                    sql.push_str(&format!(" AND ({})", self.pred(f, &r)));
-                }
-                sql.push(')');
+                let sql = format!("EXISTS (SELECT 1 {})", self.related(relation, &r, filter.as_deref()));
                 if *negated {
                     format!("NOT {sql}")
                 } else {
@@ -254,19 +261,7 @@ impl Gen {
                     (f, Some(c)) => format!("pg_catalog.{}({r}.{})", f.keyword().to_lowercase(), ident(&c.name)),
                     (_, None) => unreachable!("checked: SUM/MIN/MAX/AVG have a column"),
                 };
-                let mut sql = format!(
-                    "(SELECT {value} FROM {} AS {r} WHERE {r}.{} {} {}.{}",
-                    qualified(&relation.table.schema, &relation.table.name),
-                    ident(&relation.contact_column),
-                    op!("="),
-                    self.source_row,
-                    ident(&self.key),
-                );
-                if let Some(f) = filter {
-                    sql.push_str(&format!(" AND ({})", self.pred(f, &r)));
-                }
-                sql.push(')');
-                sql
+                format!("(SELECT {value} {})", self.related(relation, &r, filter.as_deref()))
             }
         }
     }
