@@ -8,7 +8,6 @@ use pgrx::PgSqlErrorCode;
 use crate::pg::backend::{open_relation, regex_problem};
 use segments_lang::error::{Diagnostic, ErrorKind, Problem, Severity};
 use segments_lang::model::Catalog;
-use segments_lang::typecheck::Checked;
 use crate::state::registry;
 use segments_lang::{ast, codegen, format, parser, typecheck};
 
@@ -27,22 +26,9 @@ fn parse_or_raise(definition: &str) -> ast::Expr {
     parser::parse(definition).unwrap_or_else(|p| raise(&p.locate(definition)))
 }
 
-/// Parses and checks `definition` against `cat`, raising the first problem
-/// (regexes included).
-fn compile_checked(definition: &str, cat: &Catalog) -> (ast::Expr, Checked) {
-    let expr = parse_or_raise(definition);
-    match typecheck::check(&expr, cat) {
-        Ok(checked) => {
-            raise_regex_problem(&expr, definition);
-            (expr, checked)
-        }
-        Err(problems) => raise(&problems[0].clone().locate(definition)),
-    }
-}
-
 /// Compiles `definition` for the source of `cat` (key column `key`),
 /// raising the first problem (regexes included): what every command that
-/// stores a definition needs.
+/// stores or explains a definition needs.
 pub fn compile(definition: &str, cat: &Catalog, key: &str) -> segments_lang::Compiled {
     let compiled = segments_lang::compile(definition, cat, key).unwrap_or_else(|d| raise(&d));
     raise_regex_problem(&compiled.expr, definition);
@@ -149,6 +135,6 @@ fn explain(definition: Option<&str>, source: default!(Option<PgRelation>, "NULL"
         )
     });
     let cat = catalog_of(&rel);
-    let (_, checked) = compile_checked(definition, &cat);
-    Some(codegen::predicate(&checked.pred, &codegen::ident(&cat.source.name), &cat.key))
+    let compiled = compile(definition, &cat, &cat.key);
+    Some(codegen::predicate(&compiled.pred, &codegen::ident(&cat.source.name), &cat.key))
 }

@@ -56,7 +56,9 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .unwrap_or(0);
         counts::fold(seg.id);
-        maintain::recompute::propagate(seg.id, reg, Some(keys));
+        if added > 0 {
+            maintain::recompute::propagate(seg.id, reg, Some(keys));
+        }
         added
     })
 }
@@ -80,7 +82,9 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
         )
         .unwrap_or(0);
         counts::fold(seg.id);
-        maintain::recompute::propagate(seg.id, reg, Some(keys));
+        if removed > 0 {
+            maintain::recompute::propagate(seg.id, reg, Some(keys));
+        }
         removed
     })
 }

@@ -12,6 +12,7 @@ use pgrx::pg_sys;
 
 use super::cache;
 use crate::pg::backend;
+use crate::pg::error::{fail, Code};
 use crate::pg::heap::{Keys, RowLock, Statement};
 use crate::pg::spi;
 
@@ -62,7 +63,7 @@ pub fn lock_live(st: &Statement, ids: &[i64], decided: Option<u64>) -> HashSet<i
     }
     let locked = st
         .lock_rows(cache::segment_def_oid(), "id", Keys::Int8(ids), RowLock::KeyShare, false)
-        .unwrap_or_else(|| crate::pg::error::fail(crate::pg::error::Code::ERRCODE_INTERNAL_ERROR, "segments.segment_def without its primary key".into()));
+        .unwrap_or_else(|| fail(Code::ERRCODE_INTERNAL_ERROR, "segments.segment_def without its primary key".into()));
     // Dropped meanwhile: skipped, as `live` skips it.
     ids.iter().zip(locked).filter(|(_, locked)| *locked).map(|(&id, _)| id).collect()
 }
