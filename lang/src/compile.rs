@@ -9,7 +9,7 @@ use crate::ast::Expr;
 use crate::codegen;
 use crate::error::{Diagnostic, Span};
 use crate::format;
-use crate::model::{Catalog, Table};
+use crate::model::{Catalog, Lookup, Table};
 use crate::parser;
 use crate::typecheck::{self, Pred};
 
@@ -31,6 +31,9 @@ pub struct Compiled {
     pub reads: Vec<(String, String, String)>,
     /// Ids of the segments referenced with `IN SEGMENT`.
     pub references: Vec<i64>,
+    /// The lookups read (`Pred::lookups`): a contact's membership depends on
+    /// the lookup rows it points at.
+    pub lookups: Vec<Lookup>,
     /// Reads nothing but the contact's own row (the clock allowed).
     pub row_local: bool,
     /// Depends on the passing of time (has a sweep).
@@ -62,6 +65,7 @@ fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compile
         predicate: codegen::predicate(&pred, ROW, key),
         reads: pred.columns(&source),
         references: pred.segments(),
+        lookups: pred.lookups(),
         row_local: pred.row_local(),
         time_relative: codegen::sweep_candidates(&pred, &source, key, "pg_catalog.now()").is_some(),
         expr,
@@ -148,6 +152,20 @@ mod tests {
             let c = compile(definition, &catalog(), "id").unwrap();
             assert_eq!(c.predicate.contains("COLLATE pg_catalog.\"default\""), collated, "{definition}: {}", c.predicate);
         }
+    }
+
+    #[test]
+    fn the_lookups_read_are_listed_once() {
+        let mut cat = catalog();
+        let companies = Table {
+            schema: "public".into(),
+            name: "companies".into(),
+            columns: vec![Column::new("id", Ty::Integer, "pg_catalog.int8"), Column::new("country", Ty::Text, "pg_catalog.text")],
+        };
+        cat.lookups.push(Lookup { name: "company".into(), via_column: "score".into(), target: companies, target_key: "id".into() });
+        let c = compile("company.country = 'DE' OR NOT (company.country IS EMPTY AND score > 1)", &cat, "id").unwrap();
+        assert_eq!(c.lookups.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["company"]);
+        assert!(compile("score > 1", &cat, "id").unwrap().lookups.is_empty());
     }
 
     #[test]

@@ -540,6 +540,34 @@ impl Pred {
 }
 
 impl Pred {
+    /// The lookups the predicate reads, each once, in the order met.
+    pub fn lookups(&self) -> Vec<Lookup> {
+        fn operand(o: &Typed, out: &mut Vec<Lookup>) {
+            match &o.kind {
+                OperandKind::LookupColumn { lookup, .. } => {
+                    if !out.iter().any(|l| l.name == lookup.name) {
+                        out.push((**lookup).clone())
+                    }
+                }
+                OperandKind::JsonPath { base, .. } => operand(base, out),
+                OperandKind::Column(_) | OperandKind::Aggregate { .. } => {}
+            }
+        }
+        fn walk(p: &Pred, out: &mut Vec<Lookup>) {
+            match p {
+                Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, out)),
+                Pred::Not(x) => walk(x, out),
+                Pred::Test { operand: o, .. } => operand(o, out),
+                Pred::Exists { .. } | Pred::InSegment(_) => {}
+            }
+        }
+        let mut out = vec![];
+        walk(self, &mut out);
+        out
+    }
+}
+
+impl Pred {
     /// Whether the predicate reads nothing but the source row itself: no
     /// relation, lookup or other segment. Such a predicate can be evaluated on
     /// a row image alone, without asking the database anything.

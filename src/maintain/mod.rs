@@ -21,6 +21,7 @@
 //! - `recompute`: by SQL, for contacts, new rows or everything;
 //! - `flips`: decided flips written without a statement;
 //! - `install`: which triggers a table has, what segments read;
+//! - `inflight`: writers meeting rows not committed yet;
 //! - `writers`: definition changes against concurrent writers;
 //! - `sweep`: the passing of time (the background worker that calls it
 //!   is `pg::worker`);
@@ -29,6 +30,7 @@
 pub mod definitions;
 pub mod feeds;
 pub mod flips;
+pub mod inflight;
 pub mod install;
 pub mod notify;
 pub mod recompute;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 use segments_lang::codegen::ident;
+use segments_lang::model::Lookup;
 
 use super::definitions::{compiled, Target};
 use super::flips::{self, Flip};
@@ -37,12 +38,14 @@ pub struct Job {
     pub track: bool,
     /// The predicate has no subquery (`Compiled::row_local`).
     pub flat: bool,
+    /// The lookups the predicate reads (`Compiled::lookups`).
+    pub lookups: Vec<Lookup>,
 }
 
 impl Job {
     fn of(t: &Target, reg: &Registered) -> Job {
         let c = compiled(t.id, &t.definition, reg);
-        Job { id: t.id, predicate: c.predicate.clone(), track: t.track_changes, flat: c.row_local }
+        Job { id: t.id, predicate: c.predicate.clone(), track: t.track_changes, flat: c.row_local, lookups: c.lookups.clone() }
     }
 }
 
@@ -64,7 +67,7 @@ pub enum Rows<'a> {
 /// the work for a few. Many go through the set-based statements, which look
 /// each member up once, not twice, and lock the contacts in one index scan
 /// (bench/findings.md, sessions 20-21).
-const FEW_CONTACTS: usize = 64;
+pub const FEW_CONTACTS: usize = 64;
 
 /// Brings the `jobs` to exactly what their predicates select, for `rows`:
 /// the jobs must not reference one another (one dependency level).
@@ -116,6 +119,15 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let want = branches.join(" UNION ALL ");
+    if !matches!(rows, Rows::All) {
+        let mut lookups: Vec<Lookup> = vec![];
+        for l in jobs.iter().flat_map(|j| &j.lookups) {
+            if !lookups.iter().any(|m| m.name == l.name) {
+                lookups.push(l.clone());
+            }
+        }
+        super::inflight::share_lookups(&lookups, from, &in_keys("s"), &types, &args, rows);
+    }
     if backend::repeatable_read() && !matches!(rows, Rows::All) {
         require_unchanged(&want, &types, &args, rows);
     }
@@ -359,8 +371,10 @@ pub fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut 
 /// the recompute that follows gets a snapshot that sees whatever the
 /// transaction we waited for committed (READ COMMITTED), and under
 /// REPEATABLE READ a concurrent change raises 40001. Returns the keys whose
-/// contacts were locked under that very key (sorted;
-/// `heap::Statement::lock_rows`), none when the statement locked them.
+/// contacts were locked under that very key, sorted: a contact deleted
+/// meanwhile took its memberships along; one found under its key may have
+/// been given another one by the transaction waited for (the recheck of
+/// `heap::Statement::lock_rows`, or the statement's own).
 pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
     // A few contacts through the key's unique index, without the start-up
     // of a statement; many (one index scan for all) or without that index
@@ -369,9 +383,6 @@ pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
         let mut sorted: Vec<&String> = keys.iter().collect();
         sorted.sort_unstable();
         sorted.dedup();
-        // A contact deleted meanwhile took its memberships along; one found
-        // under its key may have been given another one by the transaction
-        // waited for (`recheck`).
         let locked =
             statement(|st| st.lock_rows(reg.relid, &reg.key, Keys::Text(&sorted), RowLock::NoKeyUpdate, true));
         if let Some(locked) = locked {
@@ -379,14 +390,20 @@ pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
         }
     }
     let sql = format!(
-        "SELECT FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
+        "SELECT s.{k}::pg_catalog.text FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
           ORDER BY s.{k} FOR NO KEY UPDATE OF s",
         reg.source,
         reg.key_type,
         k = ident(&reg.key)
     );
-    pinned_search_path(|| Spi::connect_mut(|_| run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)])));
-    vec![]
+    let mut locked: Vec<String> = pinned_search_path(|| {
+        Spi::connect_mut(|_| {
+            run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(keys)]);
+            result_column::<String>(1).into_iter().flatten().collect()
+        })
+    });
+    locked.sort_unstable();
+    locked
 }
 
 /// Contacts pointing at lookup rows whose target key (of type
@@ -400,10 +417,27 @@ pub fn contacts_via(reg: &Registered, via_column: &str, target_type: &str, value
         reg.source,
         ident(via_column)
     );
-    Spi::connect_mut(|_| {
-        run_kept(&sql, &[pg_sys::TEXTARRAYOID], &[text_array(values)]);
+    let args = [text_array(values)];
+    let mut keys: Vec<String> = Spi::connect_mut(|_| {
+        run_kept(&sql, &[pg_sys::TEXTARRAYOID], &args);
         result_column::<String>(1).into_iter().flatten().collect()
-    })
+    });
+    // Under REPEATABLE READ, contacts committed since the snapshot that point
+    // at the rows (their writers waited for this transaction's lookup rows,
+    // `inflight::share_lookups`) were recomputed against the rows as they
+    // were: the transaction cannot bring them up to date.
+    if backend::repeatable_read() {
+        keys.sort();
+        let mut now: Vec<String> = Spi::connect_mut(|_| {
+            run_latest_with(&sql, &[pg_sys::TEXTARRAYOID], &args);
+            result_column::<String>(1).into_iter().flatten().collect()
+        });
+        now.sort();
+        if now != keys {
+            serialization_failure("update of lookup rows that segments read");
+        }
+    }
+    keys
 }
 
 /// After the members of segment `id` changed for the contacts `keys` (None:

@@ -21,7 +21,8 @@ use super::definitions::Target;
 use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
 use super::notify::notify;
-use super::recompute::{by_level, contacts_via, lock_contacts, Rows};
+use super::inflight::{announce_inserted, lock_referenced_contacts};
+use super::recompute::{by_level, contacts_via, lock_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
 use crate::pg::spi::{result_column, run_kept, with_transition_tables};
 use crate::pg::trigger::{Op, Trigger};
@@ -218,7 +219,11 @@ fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary
         if keys.is_empty() {
             return;
         }
-        lock_contacts(&f.reg, keys);
+        if f.roles.iter().any(|r| matches!(r, Role::Relation { .. })) {
+            lock_referenced_contacts(&f.reg, keys);
+        } else {
+            lock_contacts(&f.reg, keys);
+        }
     }
     let rows = keys.map_or(Rows::All, Rows::Keys);
     summary.extend(by_level(targets, &f.reg, rows).1);
@@ -233,9 +238,13 @@ fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<S
     if r.keys.is_empty() || r.targets.is_empty() {
         return;
     }
-    let locked = lock_contacts(&f.reg, &r.keys);
+    let locked = lock_referenced_contacts(&f.reg, &r.keys);
     let mut settled: Vec<usize> = r.decided.iter().map(|&(i, _)| i).collect();
     settled.dedup();
+    // Flips one by one cost more than the set-based statement for many.
+    if r.keys.len() > FEW_CONTACTS {
+        settled.clear();
+    }
     settled.retain(|&i| r.decided.iter().all(|(j, key)| *j != i || locked.binary_search(key).is_ok()));
     let flips: Vec<Flip> = r
         .decided
@@ -341,6 +350,11 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
         Op::Truncate => {}
         // New rows of the source: straight from the transition table.
         Op::Insert if matches!(f.roles.as_slice(), [Role::Source]) => {
+            // Segments that read other rows than the contact's own may be
+            // read by relation rows written for the new keys meanwhile.
+            if f.local.len() < f.targets.len() {
+                announce_inserted(trigger, &f.reg.key, f.attnums[0]);
+            }
             pinned_search_path(|| summary.extend(by_level(&all, &f.reg, Rows::New(trigger)).1))
         }
         // Rows of a relation: only their contacts, for the segments whose
@@ -351,6 +365,13 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
         _ => pinned_search_path(|| {
             let insert = op == Op::Insert;
             let mut keys: Vec<String> = vec![];
+            if insert {
+                for (role, &attnum) in f.roles.iter().zip(&f.attnums) {
+                    if let Role::Lookup { target_key, .. } = role {
+                        announce_inserted(trigger, target_key, attnum);
+                    }
+                }
+            }
             for role in &f.roles {
                 keys.extend(match role {
                     // Contacts deleted from the source left every

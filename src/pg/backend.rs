@@ -53,6 +53,30 @@ pub fn lock_object(classid: pg_sys::Oid, id: i64, mode: u32) {
     }
 }
 
+/// Takes, until the transaction ends, the lock on bucket `bucket` of the
+/// keys of table `relid` (`heap::key_buckets`): shared or exclusive. An
+/// advisory lock to `pg_locks` (classid: the table, objid: the bucket,
+/// objsubid 21319), a tag no SQL-level advisory lock function builds.
+pub fn lock_key_bucket(relid: pg_sys::Oid, bucket: u32, exclusive: bool) {
+    let mode = if exclusive { pg_sys::ExclusiveLock } else { pg_sys::ShareLock };
+    // SAFETY: a lock tag built as SET_LOCKTAG_ADVISORY builds it.
+    unsafe {
+        let mut tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+            locktag_field2: relid.to_u32(),
+            locktag_field3: bucket,
+            locktag_field4: KEY_BUCKET_TAG,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+            locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+        };
+        pg_sys::LockAcquire(&mut tag, mode as i32, false, false);
+    }
+}
+
+/// The fourth field of a key bucket's lock tag ("SG"); the SQL advisory
+/// lock functions use 1 and 2.
+const KEY_BUCKET_TAG: u16 = 0x5347;
+
 /// Processes the invalidation messages other backends committed.
 pub fn accept_invalidations() {
     // SAFETY: plain call, inside a transaction.

@@ -703,3 +703,39 @@ impl KeyInput {
         unsafe { pg_sys::OidInputFunctionCall(self.function, text.as_ptr().cast_mut(), self.param, self.typmod) }
     }
 }
+
+/// How many buckets the keys of one table hash into for `key_buckets`: the
+/// most locks a statement takes for them, however many rows it writes.
+pub const KEY_BUCKETS: u32 = 256;
+
+/// The buckets (sorted, each once) that the values of column `column` of
+/// table `relid` whose text forms are `texts` hash into, by the hash of the
+/// column's type: equal values share a bucket whatever their text form
+/// (`1.0` and `1` as numeric).
+pub fn key_buckets<'t>(relid: pg_sys::Oid, column: &str, texts: impl IntoIterator<Item = &'t str>) -> Vec<u32> {
+    // SAFETY: the relation opened and closed here; the type's own input and
+    // hash functions, under the column's collation.
+    let mut buckets: Vec<u32> = unsafe {
+        let rel = pg_sys::relation_open(relid, pg_sys::AccessShareLock as i32);
+        let att = attnum((*rel).rd_att, column);
+        let attr = (*(*rel).rd_att).attrs.as_ptr().add(att as usize - 1);
+        let input = KeyInput::new(rel, att);
+        let cache = pg_sys::lookup_type_cache((*attr).atttypid, pg_sys::TYPECACHE_HASH_PROC_FINFO as i32);
+        let hash = &mut (*cache).hash_proc_finfo;
+        let collation = (*attr).attcollation;
+        let buckets = if hash.fn_oid == pg_sys::Oid::INVALID {
+            // No hash function: one bucket for every key.
+            vec![0]
+        } else {
+            texts
+                .into_iter()
+                .map(|t| (pg_sys::FunctionCall1Coll(hash, collation, input.datum(t)).value() as u32) % KEY_BUCKETS)
+                .collect()
+        };
+        pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+        buckets
+    };
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
+}
