@@ -1,6 +1,6 @@
 # pg_segments — the two commands a newcomer needs:
 #   make demo   installs what is missing, builds, starts a throwaway cluster and shows the language at work
-#   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation
+#   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation, dump, race
 PG_CONFIG ?= /usr/bin/pg_config
 PGXS      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)/pgxs/src/test
 PORT      ?= 54329
@@ -9,7 +9,7 @@ RESULTS   := /tmp/pg_segments_results
 
 export SEG_PORT := $(PORT)
 
-.PHONY: all deps install unit pgrx-test regress isolation dump test bench demo demo-stop clean
+.PHONY: all deps install unit pgrx-test regress isolation dump race test bench demo demo-stop clean
 
 all: install
 
@@ -55,8 +55,15 @@ dump: install
 	@bash tests/dump/run.sh $(RESULTS)/dump || { bash scripts/cluster.sh stop; exit 1; }
 	@bash scripts/cluster.sh stop
 
-test: unit pgrx-test regress isolation dump
-	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore)"
+# Several clients writing at once, then every segment against a fresh
+# evaluation (RACE_SECONDS per isolation level).
+race: install
+	@bash scripts/cluster.sh start
+	@bash tests/race/run.sh $(RESULTS)/race || { bash scripts/cluster.sh stop; exit 1; }
+	@bash scripts/cluster.sh stop
+
+test: unit pgrx-test regress isolation dump race
+	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore, race)"
 
 # Not a test: numbers, written to BENCHMARKS.md (BENCH_CONTACTS, BENCH_SECONDS).
 bench: deps

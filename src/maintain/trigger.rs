@@ -24,7 +24,9 @@ use super::notify::notify;
 use super::inflight::{announce_inserted, lock_referenced_contacts};
 use super::recompute::{by_level, contacts_via, lock_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
-use crate::pg::spi::{result_column, run_kept, with_transition_tables};
+use crate::pg::error::serialization_failure;
+use crate::pg::spi::{result_column, run_kept, run_latest_with, with_transition_tables};
+use crate::state::counts;
 use crate::pg::trigger::{Op, Trigger};
 use crate::state::cache;
 use crate::state::registry::Registered;
@@ -67,11 +69,41 @@ fn touched(trigger: &Trigger<'_>, reg: &Registered, role: &Role, table: &str) ->
             ident(target_key)
         ),
     };
-    let sql = format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL");
+    let sql = format!("SELECT k FROM ({sql}) x WHERE k IS NOT NULL ORDER BY k");
     with_transition_tables(trigger, || {
         run_kept(&sql, &[], &[]);
-        result_column::<String>(1).into_iter().flatten().collect()
+        let keys: Vec<String> = result_column::<String>(1).into_iter().flatten().collect();
+        // Under REPEATABLE READ, contacts committed since the snapshot that
+        // point at the lookup rows were recomputed against the rows as they
+        // were (as in `recompute::contacts_via`).
+        if matches!(role, Role::Lookup { .. }) && backend::repeatable_read() {
+            run_latest_with(&sql, &[], &[]);
+            if result_column::<String>(1).into_iter().flatten().collect::<Vec<String>>() != keys {
+                serialization_failure("write of lookup rows that segments read");
+            }
+        }
+        keys
     })
+}
+
+/// Under REPEATABLE READ, the memberships of deleted contacts that
+/// `segments.forget_contacts` (which runs under the transaction's snapshot)
+/// could not see: written by transactions that committed since, they go
+/// under the latest snapshot, as PostgreSQL's own foreign key actions reach
+/// rows committed after the snapshot.
+fn forget_committed_since(trigger: &Trigger<'_>, reg: &Registered) {
+    let key = ident(&reg.key);
+    let sql = format!(
+        "WITH gone AS (DELETE FROM {} AS m USING old_rows AS o WHERE m.{key} OPERATOR(pg_catalog.=) o.{key}
+                       RETURNING m.segment_id),
+              {}
+         SELECT",
+        reg.membership(),
+        counts::counted(
+            "SELECT segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM gone GROUP BY segment_id"
+        )
+    );
+    with_transition_tables(trigger, || run_latest_with(&sql, &[], &[]));
 }
 
 /// What the rows of a relation's transition table ask for (`relevant`).
@@ -376,7 +408,12 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
                 keys.extend(match role {
                     // Contacts deleted from the source left every
                     // segment already (segments.forget_contacts).
-                    Role::Source if !insert => continue,
+                    Role::Source if !insert => {
+                        if backend::repeatable_read() {
+                            forget_committed_since(trigger, &f.reg);
+                        }
+                        continue;
+                    }
                     _ => touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
                 });
             }
