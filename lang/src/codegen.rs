@@ -295,10 +295,10 @@ impl Gen {
             Test::Text { negated, text_op, value } => (text_test(&v, o, *text_op, value), *negated),
             Test::ContainsSet { negated, quantifier, values } => (contains_set(&v, o, *quantifier, values), *negated),
             Test::Window { negated, window, duration } => {
-                let date = *ty == Ty::Date;
-                let now = instant(Instant::Now, date);
-                let past = relative(true, duration.amount, duration.unit, date);
-                let future = relative(false, duration.amount, duration.unit, date);
+                let clock = Clock::of(ty);
+                let now = instant(Instant::Now, clock);
+                let past = relative(true, duration.amount, duration.unit, clock);
+                let future = relative(false, duration.amount, duration.unit, clock);
                 let sql = match window {
                     Window::Last => format!("({v} {} {past} AND {v} {} {now})", op!(">="), op!("<=")),
                     Window::Next => format!("({v} {} {now} AND {v} {} {future})", op!(">="), op!("<=")),
@@ -483,7 +483,7 @@ fn sql_type(ty: &Ty, column: Option<&Column>) -> String {
 
 /// A value as a literal of the operand's type.
 fn render(value: &Value, ty: &Ty, column: Option<&Column>) -> String {
-    let date = *ty == Ty::Date;
+    let clock = Clock::of(ty);
     match value {
         Value::String { value, .. } => match ty {
             Ty::Text => format!("{}::pg_catalog.text", literal(value)),
@@ -493,48 +493,113 @@ fn render(value: &Value, ty: &Ty, column: Option<&Column>) -> String {
         // minus is folded into the constant by the SQL grammar, not looked up.
         Value::Number { value, .. } => value.clone(),
         Value::Boolean { value, .. } => value.to_string(),
+        // A day begins at midnight in `ZONE`, for absolute moments too.
+        Value::Date { value, .. } if clock == Clock::Absolute => absolute(&format!("{}::pg_catalog.timestamp", literal(value))),
         Value::Date { value, .. } => format!("{}::pg_catalog.date", literal(value)),
-        Value::Timestamp { value, .. } => format!("{}::pg_catalog.timestamptz", literal(value)),
-        Value::Instant { instant: i, .. } => instant(*i, date),
-        Value::Relative { past, duration, .. } => relative(*past, duration.amount, duration.unit, date),
+        Value::Timestamp { value, .. } => timestamp_literal(value, clock),
+        Value::Instant { instant: i, .. } => instant(*i, clock),
+        Value::Relative { past, duration, .. } => relative(*past, duration.amount, duration.unit, clock),
     }
 }
 
 const NOW: &str = "pg_catalog.now()";
 
-/// `now`, `today`… as a timestamptz, or as a date for date operands, at the
-/// moment `now` (an SQL expression: `pg_catalog.now()`, or a sweep's bound).
-fn instant_at(i: Instant, date: bool, now: &str) -> String {
-    let today_tz = format!("pg_catalog.date_trunc('day', {now})");
-    match (i, date) {
-        (Instant::Now, false) => now.into(),
-        (Instant::Today, false) => today_tz,
-        (Instant::Yesterday, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op!("-")),
-        (Instant::Tomorrow, false) => format!("({today_tz} {} '1 day'::pg_catalog.interval)", op!("+")),
-        (Instant::Now | Instant::Today, true) => format!("({now})::pg_catalog.date"),
-        (Instant::Yesterday, true) => format!("(({now})::pg_catalog.date {} 1)", op!("-")),
-        (Instant::Tomorrow, true) => format!("(({now})::pg_catalog.date {} 1)", op!("+")),
+/// The time zone in which `today`, dates and calendar units are read,
+/// whatever the writing session's `TimeZone` (a pooler or the background
+/// worker makes that arbitrary). One fixed zone until segments have their
+/// own (the time issue).
+pub const ZONE: &str = "UTC";
+
+/// How an operand's type holds time: what a moment is rendered as for it.
+#[derive(Clone, Copy, PartialEq)]
+enum Clock {
+    /// `date`: the calendar day in `ZONE`.
+    Date,
+    /// `timestamp`: the wall-clock time in `ZONE`.
+    Wall,
+    /// `timestamptz` (and anything else): an absolute moment.
+    Absolute,
+}
+
+impl Clock {
+    fn of(ty: &Ty) -> Clock {
+        match ty {
+            Ty::Date => Clock::Date,
+            Ty::Timestamp => Clock::Wall,
+            _ => Clock::Absolute,
+        }
     }
 }
 
-fn instant(i: Instant, date: bool) -> String {
-    instant_at(i, date, NOW)
+/// The wall-clock time in `ZONE` of the timestamptz `at`.
+fn wall(at: &str) -> String {
+    format!("pg_catalog.timezone({}, {at})", literal(ZONE))
 }
 
-/// `now ± amount unit` at the moment `now`, as a date for date operands.
-fn relative_at(past: bool, amount: u32, unit: Unit, date: bool, now: &str) -> String {
+/// The absolute moment of the wall-clock time `at` (a timestamp) in `ZONE`.
+fn absolute(at: &str) -> String {
+    format!("pg_catalog.timezone({}, {at})", literal(ZONE))
+}
+
+/// A wall-clock timestamp in `ZONE` as the operand's clock holds it.
+fn from_wall(at: String, clock: Clock) -> String {
+    match clock {
+        Clock::Date => format!("({at})::pg_catalog.date"),
+        Clock::Wall => at,
+        Clock::Absolute => absolute(&at),
+    }
+}
+
+/// `now`, `today`… for an operand of `clock`, at the moment `now` (an SQL
+/// expression: `pg_catalog.now()`, or a sweep's bound); days begin at
+/// midnight in `ZONE`.
+fn instant_at(i: Instant, clock: Clock, now: &str) -> String {
+    let days = match i {
+        Instant::Now => return if clock == Clock::Absolute { now.into() } else { from_wall(wall(now), clock) },
+        Instant::Today => 0,
+        Instant::Yesterday => -1,
+        Instant::Tomorrow => 1,
+    };
+    let midnight = format!("pg_catalog.date_trunc('day', {})", wall(now));
+    let day = match days {
+        0 => midnight,
+        d => format!("({midnight} {} '1 day'::pg_catalog.interval)", if d < 0 { op!("-") } else { op!("+") }),
+    };
+    from_wall(day, clock)
+}
+
+fn instant(i: Instant, clock: Clock) -> String {
+    instant_at(i, clock, NOW)
+}
+
+/// `now ± amount unit` at the moment `now` for an operand of `clock`: days,
+/// weeks, months and years are calendar units of `ZONE`, shorter units
+/// absolute durations.
+fn relative_at(past: bool, amount: u32, unit: Unit, clock: Clock, now: &str) -> String {
     let plural = if amount == 1 { "" } else { "s" };
     let interval = format!("'{amount} {}{plural}'::pg_catalog.interval", unit.word());
-    let sql = format!("({now} {} {interval})", if past { op!("-") } else { op!("+") });
-    if date {
-        format!("({sql})::pg_catalog.date")
-    } else {
-        sql
+    let sign = if past { op!("-") } else { op!("+") };
+    let calendar = matches!(unit, Unit::Day | Unit::Week | Unit::Month | Unit::Year);
+    if clock == Clock::Absolute && !calendar {
+        return format!("({now} {sign} {interval})");
     }
+    from_wall(format!("({} {sign} {interval})", wall(now)), clock)
 }
 
-fn relative(past: bool, amount: u32, unit: Unit, date: bool) -> String {
-    relative_at(past, amount, unit, date, NOW)
+fn relative(past: bool, amount: u32, unit: Unit, clock: Clock) -> String {
+    relative_at(past, amount, unit, clock, NOW)
+}
+
+/// A timestamp literal for an operand of `clock`: one without an offset is
+/// a wall-clock time in `ZONE`.
+fn timestamp_literal(value: &str, clock: Clock) -> String {
+    let offset = value.get(10..).is_some_and(|time| time.contains(['+', '-', 'Z', 'z']));
+    if offset {
+        let at = format!("{}::pg_catalog.timestamptz", literal(value));
+        if clock == Clock::Absolute { at } else { from_wall(wall(&at), clock) }
+    } else {
+        from_wall(format!("{}::pg_catalog.timestamp", literal(value)), clock)
+    }
 }
 
 /// A moment a condition compares with that moves as time passes.
@@ -545,10 +610,10 @@ enum Boundary {
 }
 
 impl Boundary {
-    fn at(self, date: bool, now: &str) -> String {
+    fn at(self, clock: Clock, now: &str) -> String {
         match self {
-            Boundary::Instant(i) => instant_at(i, date, now),
-            Boundary::Relative { past, amount, unit } => relative_at(past, amount, unit, date, now),
+            Boundary::Instant(i) => instant_at(i, clock, now),
+            Boundary::Relative { past, amount, unit } => relative_at(past, amount, unit, clock, now),
         }
     }
 }
@@ -599,10 +664,10 @@ pub fn sweep_candidates(p: &Pred, source: &Table, key: &str, since: &str) -> Opt
 }
 
 fn band(column: &str, ty: &Ty, bounds: &[Boundary], since: &str) -> String {
-    let date = *ty == Ty::Date;
+    let clock = Clock::of(ty);
     let ranges: Vec<String> = bounds
         .iter()
-        .map(|b| format!("({column} {} {} AND {column} {} {})", op!(">="), b.at(date, since), op!("<="), b.at(date, NOW)))
+        .map(|b| format!("({column} {} {} AND {column} {} {})", op!(">="), b.at(clock, since), op!("<="), b.at(clock, NOW)))
         .collect();
     format!("({})", ranges.join(" OR "))
 }

@@ -47,3 +47,37 @@ SELECT key, change FROM segments.changes ORDER BY id;
 DROP VIEW tm.state;
 SELECT segments.unregister_source('tm.contacts', true);
 DROP SCHEMA tm CASCADE;
+
+-- Days begin at midnight UTC whoever writes: a contact written from a
+-- session in UTC+14 or UTC-12 is judged against the same day as one written
+-- from UTC (dates, timestamps without zone, today/yesterday, date literals
+-- against timestamptz). Rows on either side of UTC midnight and of the
+-- writers' own midnights: at any hour, one of the two zones disagrees with
+-- UTC about them.
+\i tests/pg_regress/sql/exact_helper.psql
+CREATE SCHEMA tz;
+CREATE TABLE tz.contacts (id int PRIMARY KEY, seen timestamptz, wall timestamp, signed date, at timestamptz);
+SELECT segments.register_source('tz.contacts');
+SELECT segments.create_segment('Seen today', 'seen AFTER today') IS NOT NULL AS created;
+SELECT segments.create_segment('Wall today', 'wall AFTER today') IS NOT NULL AS created;
+SELECT segments.create_segment('Signed today', 'signed = today') IS NOT NULL AS created;
+SELECT segments.create_segment('Seen before the day', $$at BEFORE 2026-12-07$$) IS NOT NULL AS created;
+CREATE VIEW tz.utc AS SELECT pg_catalog.date_trunc('day', now(), 'UTC') AS midnight,
+                             (now() AT TIME ZONE 'UTC')::date AS today;
+CREATE VIEW tz.state AS
+  SELECT s.name, array_agg(m.id ORDER BY m.id) FILTER (WHERE m.id IS NOT NULL) AS members
+    FROM segments.segment s LEFT JOIN segments.contacts_membership m ON m.segment_id = s.id
+   WHERE s.source = 'tz.contacts'::regclass GROUP BY s.name ORDER BY s.name;
+\set rows 'INSERT INTO tz.contacts SELECT 1, midnight + interval \'1 minute\', (midnight + interval \'1 minute\') AT TIME ZONE \'UTC\', today, NULL::timestamptz FROM tz.utc UNION ALL SELECT 2, midnight - interval \'1 minute\', (midnight - interval \'1 minute\') AT TIME ZONE \'UTC\', today - 1, NULL FROM tz.utc UNION ALL SELECT 3, midnight + interval \'1 day 1 minute\', NULL, today + 1, NULL FROM tz.utc UNION ALL VALUES (4, NULL::timestamptz, NULL::timestamp, NULL::date, \'2026-12-06 23:59+00\'::timestamptz), (5, NULL, NULL, NULL, \'2026-12-07 00:01+00\')'
+SET TimeZone = 'Pacific/Kiritimati';
+:rows;
+SELECT * FROM tz.state;
+TRUNCATE tz.contacts;
+SET TimeZone = 'Etc/GMT+12';
+:rows;
+SELECT * FROM tz.state;
+RESET TimeZone;
+SELECT * FROM exact('tz.contacts');
+DROP VIEW tz.state, tz.utc;
+SELECT segments.unregister_source('tz.contacts', true);
+DROP SCHEMA tz CASCADE;
