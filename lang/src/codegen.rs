@@ -238,10 +238,15 @@ impl Gen {
                 push_ident(&mut out, &c.name);
                 out
             }
+            // LIMIT 1: the target key is unique, but a REPEATABLE READ
+            // snapshot can show two versions of one key (a row deleted after
+            // the snapshot and the transaction's own insert of the key), and
+            // "more than one row returned" would fail the user's write; what
+            // the snapshot misses is caught by comparing with the latest one.
             OperandKind::LookupColumn { lookup, column } => {
                 let l = self.alias("l");
                 format!(
-                    "(SELECT {l}.{} FROM {} AS {l} WHERE {l}.{} {} {}.{})",
+                    "(SELECT {l}.{} FROM {} AS {l} WHERE {l}.{} {} {}.{} LIMIT 1)",
                     ident(&column.name),
                     qualified(&lookup.target.schema, &lookup.target.name),
                     ident(&lookup.target_key),

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use pgrx::prelude::*;
+use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
 use super::definitions::{compiled, targets, Target};
@@ -46,6 +47,10 @@ pub struct Feed {
     /// makes of the row's contact, when that alone decides it
     /// (`codegen::insert_decides`).
     pub decided: Vec<Option<bool>>,
+    /// When the table is the source: the lookups the targets read, and the
+    /// attribute numbers of their `via` columns (a contact's pointers).
+    pub lookups: Vec<Lookup>,
+    pub pointers: Vec<i32>,
 }
 
 impl Feed {
@@ -99,6 +104,8 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
                 watched: vec![],
                 relevance: None,
                 decided: vec![],
+                lookups: vec![],
+                pointers: vec![],
             });
         }
     }
@@ -112,6 +119,16 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
             f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
             f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
+        }
+    }
+    for f in feeds.iter_mut().filter(|f| f.roles.iter().any(|r| matches!(r, Role::Source))) {
+        for t in &f.targets {
+            for l in &compiled(t.id, &t.definition, &f.reg).lookups {
+                if !f.lookups.iter().any(|m| m.name == l.name) {
+                    f.pointers.push(attnum(&l.via_column));
+                    f.lookups.push(l.clone());
+                }
+            }
         }
     }
     for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {

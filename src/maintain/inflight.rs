@@ -9,10 +9,12 @@
 //!   references a key whose row it does not find takes the bucket
 //!   exclusively (`await_keys`), which waits for the inserts in progress and
 //!   makes the inserts that come later wait for its commit, and looks again.
-//! - **Lookup rows a contact's segments read**, locked FOR SHARE before the
-//!   contact is recomputed (`share_lookups`): an UPDATE of the row in
-//!   progress is waited for, and one that comes later waits for this
-//!   transaction and then finds the contact (`recompute::contacts_via`).
+//! - **Lookup rows a new or re-pointed contact reads**, locked FOR SHARE
+//!   before the contact is recomputed (`share_lookups`): an UPDATE of the
+//!   row in progress is waited for, and one that comes later waits for this
+//!   transaction and then finds the contact (`recompute::contacts_via`). A
+//!   contact that already pointed at the row needs no such lock: the lookup
+//!   writer finds it and waits for its lock (`recompute::lock_contacts`).
 //!
 //! Under REPEATABLE READ the waits end in 40001 where the snapshot no longer
 //! shows what the recompute needs (`recompute::require_unchanged`).
@@ -24,7 +26,7 @@ use segments_lang::model::Lookup;
 use super::recompute::{lock_contacts, Rows};
 use crate::pg::backend::{lock_key_bucket, relation_oid};
 use crate::pg::heap::key_buckets;
-use crate::pg::spi::{result_column, run_kept, with_transition_tables};
+use crate::pg::spi::{result_column, run_kept, text_array, with_transition_tables};
 use crate::pg::trigger::Trigger;
 use crate::state::registry::Registered;
 
@@ -70,18 +72,25 @@ pub fn lock_referenced_contacts(reg: &Registered, keys: &[String]) -> Vec<String
 }
 
 /// Locks FOR SHARE, in the order of their keys, the rows of `lookups` that
-/// the contacts `rows` point at, before they are recomputed: `from` and
-/// `in_keys` select the contacts as `recompute` does (with `types` and
-/// `args`). A contact pointing at a key with no row may point at one being
-/// inserted (`await_keys`).
-pub fn share_lookups(
-    lookups: &[Lookup],
-    from: &str,
-    in_keys: &str,
-    types: &[pg_sys::Oid],
-    args: &[pg_sys::Datum],
-    rows: Rows,
-) {
+/// the contacts `rows` point at (new ones, or ones a statement just pointed
+/// elsewhere: no other transaction can find them through the lookup rows
+/// yet), before they are recomputed. A contact pointing at a key with no row
+/// may point at one being inserted (`await_keys`).
+pub fn share_lookups(reg: &Registered, lookups: &[Lookup], rows: Rows) {
+    let (from, in_keys, types, args) = match rows {
+        Rows::New(_) => ("new_rows".to_string(), String::new(), vec![], vec![]),
+        Rows::Keys(keys) => (
+            reg.source.clone(),
+            format!(
+                " AND s.{} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])",
+                ident(&reg.key),
+                reg.key_type
+            ),
+            vec![pg_sys::TEXTARRAYOID],
+            vec![text_array(keys)],
+        ),
+        Rows::All => return,
+    };
     for l in lookups {
         let (via, key) = (ident(&l.via_column), ident(&l.target_key));
         let sql = format!(
@@ -96,7 +105,7 @@ pub fn share_lookups(
         );
         let lock = || {
             let run = || {
-                run_kept(&sql, types, args);
+                run_kept(&sql, &types, &args);
                 result_column::<String>(1).into_iter().flatten().collect::<Vec<String>>()
             };
             match rows {

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 use segments_lang::codegen::ident;
-use segments_lang::model::Lookup;
 
 use super::definitions::{compiled, Target};
 use super::flips::{self, Flip};
@@ -38,14 +37,12 @@ pub struct Job {
     pub track: bool,
     /// The predicate has no subquery (`Compiled::row_local`).
     pub flat: bool,
-    /// The lookups the predicate reads (`Compiled::lookups`).
-    pub lookups: Vec<Lookup>,
 }
 
 impl Job {
     fn of(t: &Target, reg: &Registered) -> Job {
         let c = compiled(t.id, &t.definition, reg);
-        Job { id: t.id, predicate: c.predicate.clone(), track: t.track_changes, flat: c.row_local, lookups: c.lookups.clone() }
+        Job { id: t.id, predicate: c.predicate.clone(), track: t.track_changes, flat: c.row_local }
     }
 }
 
@@ -119,15 +116,6 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
     let tracked: Vec<i64> = jobs.iter().filter(|j| j.track).map(|j| j.id).collect();
     let want = branches.join(" UNION ALL ");
-    if !matches!(rows, Rows::All) {
-        let mut lookups: Vec<Lookup> = vec![];
-        for l in jobs.iter().flat_map(|j| &j.lookups) {
-            if !lookups.iter().any(|m| m.name == l.name) {
-                lookups.push(l.clone());
-            }
-        }
-        super::inflight::share_lookups(&lookups, from, &in_keys("s"), &types, &args, rows);
-    }
     // Under REPEATABLE READ the members are written under the latest
     // snapshot once the predicates are known to select the same there: the
     // memberships other transactions committed since the snapshot (for these

@@ -21,7 +21,7 @@ use super::definitions::Target;
 use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
 use super::notify::notify;
-use super::inflight::{announce_inserted, lock_referenced_contacts};
+use super::inflight::{announce_inserted, lock_referenced_contacts, share_lookups};
 use super::recompute::{by_level, contacts_via, lock_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
 use crate::pg::error::serialization_failure;
@@ -156,8 +156,9 @@ fn relevant<'f>(trigger: &Trigger<'_>, f: &'f Feed, new: bool) -> Relevant<'f> {
 /// What an updated row asks of the statement trigger, for one source.
 enum Touch {
     /// Recompute the contact: for every target (`all`), or for those the
-    /// row filters do not cover.
-    Contact { key: String, all: bool },
+    /// row filters do not cover; `repointed`: the UPDATE changed which lookup
+    /// rows the contact points at, or its key (`inflight::share_lookups`).
+    Contact { key: String, all: bool, repointed: bool },
     /// Recompute the contacts that point at this lookup row.
     Lookup { via_column: String, target_type: String, value: String },
     /// The contact entered (or left) a row-local segment.
@@ -205,12 +206,13 @@ fn on_row_update(trigger: &Trigger<'_>) {
             }
             // The key is not NULL (same_key).
             let key = new.text(f.attnums[0]).unwrap_or_default();
+            let repointed = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
             for (j, enter) in flipped {
                 let segment = f.targets[f.local[j]].id;
                 push(source, Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
             }
             if f.local.len() < f.targets.len() {
-                push(source, Touch::Contact { key, all: false });
+                push(source, Touch::Contact { key, all: false, repointed });
             }
             continue;
         }
@@ -220,7 +222,9 @@ fn on_row_update(trigger: &Trigger<'_>) {
                 continue;
             }
         }
+        let pointers_moved = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
         for (role, &n) in f.roles.iter().zip(&f.attnums) {
+            let repointed = pointers_moved || !old.same_key(&new, n);
             for tuple in [old, new] {
                 let Some(value) = tuple.text(n) else { continue };
                 match role {
@@ -230,7 +234,8 @@ fn on_row_update(trigger: &Trigger<'_>) {
                             Touch::Lookup { via_column: via_column.clone(), target_type: target_type.clone(), value },
                         )
                     }
-                    _ => push(source, Touch::Contact { key: value, all: true }),
+                    Role::Source => push(source, Touch::Contact { key: value, all: true, repointed }),
+                    Role::Relation { .. } => push(source, Touch::Contact { key: value, all: true, repointed: false }),
                 }
             }
         }
@@ -304,13 +309,17 @@ fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<S
 fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
     let mut flips = vec![];
     let mut keys = vec![];
+    let mut repointed = vec![];
     let mut all = false;
     let mut via: HashMap<(&str, &str), Vec<String>> = HashMap::new();
     for p in pending.iter().filter(|p| p.source == f.reg.relid) {
         match &p.touch {
             Touch::Flip(flip) => flips.push(flip),
-            Touch::Contact { key, all: a } => {
+            Touch::Contact { key, all: a, repointed: r } => {
                 keys.push(key.clone());
+                if *r {
+                    repointed.push(key.clone());
+                }
                 all |= a;
             }
             Touch::Lookup { via_column, target_type, value } => {
@@ -332,6 +341,9 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
         }
         keys.sort();
         keys.dedup();
+        if !repointed.is_empty() {
+            share_lookups(&f.reg, &f.lookups, Rows::Keys(&repointed));
+        }
         let targets: Vec<&Target> = if all { f.targets.iter().collect() } else { f.others() };
         maintain_feed(f, &targets, Some(&keys), summary);
     });
@@ -387,7 +399,10 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
             if f.local.len() < f.targets.len() {
                 announce_inserted(trigger, &f.reg.key, f.attnums[0]);
             }
-            pinned_search_path(|| summary.extend(by_level(&all, &f.reg, Rows::New(trigger)).1))
+            pinned_search_path(|| {
+                share_lookups(&f.reg, &f.lookups, Rows::New(trigger));
+                summary.extend(by_level(&all, &f.reg, Rows::New(trigger)).1)
+            })
         }
         // Rows of a relation: only their contacts, for the segments whose
         // filters they pass.
