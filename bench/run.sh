@@ -11,7 +11,7 @@
 #                   the 2-client ratios of 5-second runs spread over 0.74–1.00
 #                   on this machine, of 15-second runs over 0.83–0.87)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
-#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8")
+#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9")
 #   BENCH_REPS      repetitions of every measurement (default 3; 5 for the
 #                   single-row UPDATEs of workload 2, whose targets are
 #                   closest to the run-to-run noise)
@@ -30,7 +30,7 @@ N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 T2=${BENCH_W2_SECONDS:-15}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
-WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8} "
+WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9} "
 REPS=$(seq "${BENCH_REPS:-3}")
 W2_REPS=$(seq "${BENCH_REPS:-5}")
 want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
@@ -649,3 +649,57 @@ for v in plain pg; do
 done
 fi
 
+
+# --- Workload 9: concurrent writers on contacts and the companies they point
+# at (8 clients): how often a transaction deadlocks, with pg_segments and on
+# the same tables without it, and the throughput. Each variant has its own
+# companies; pg_segments' have a lookup segment and a mixed one on them.
+if want 9; then
+say "concurrent writers, deadlocks"
+N9=$(( N < 100000 ? N : 100000 ))
+for v in plain pg; do
+  sql <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE TABLE co9_$v (id bigint PRIMARY KEY, country text, employees int);
+INSERT INTO co9_$v SELECT i, (ARRAY['DE','BR','AT'])[1 + i % 3], (i * 13) % 500 FROM generate_series(1, $N9 / 10) i;
+CREATE TABLE c9_$v (id bigint PRIMARY KEY, company_id bigint, score int, country text);
+INSERT INTO c9_$v SELECT i, 1 + (i * 7) % ($N9 / 10), i % 100, (ARRAY['DE','BR'])[1 + i % 2] FROM generate_series(1, $N9) i;
+CREATE INDEX ON c9_$v (company_id);
+VACUUM ANALYZE co9_$v, c9_$v;
+SQL
+  cat > "/tmp/bench_w9_company_$v.sql" <<SQL
+\set c random(1, $N9 / 10)
+UPDATE co9_$v SET employees = employees + 1 WHERE id = :c;
+SQL
+  cat > "/tmp/bench_w9_range_$v.sql" <<SQL
+\set k random(1, $N9 - 70)
+UPDATE c9_$v SET score = score + 1 WHERE id BETWEEN :k AND :k + 70;
+SQL
+  cat > "/tmp/bench_w9_contact_$v.sql" <<SQL
+\set k random(1, $N9)
+\set c random(1, $N9 / 10)
+UPDATE c9_$v SET company_id = :c, score = score + 1 WHERE id = :k;
+SQL
+done
+sql <<SQL >/dev/null
+SELECT segments.register_source('c9_pg');
+SELECT segments.register_lookup('company', 'c9_pg', 'company_id', 'co9_pg');
+SELECT segments.create_segment('w9 big DE', \$d\$company.country = 'DE' AND company.employees >= 100\$d\$, source => 'c9_pg');
+SELECT segments.create_segment('w9 mixed', \$d\$company.employees < 50 OR score > 90\$d\$, source => 'c9_pg');
+SELECT segments.create_segment('w9 local', \$d\$score > 50 AND country = 'DE'\$d\$, source => 'c9_pg');
+SQL
+declare -A tp=() dl=()
+for rep in $REPS; do
+  for v in $(rotate "$rep" plain pg); do
+    report=$(run_pgbench 8 "$T" --max-tries=1 --failures-detailed \
+               -f "/tmp/bench_w9_company_$v.sql@1" -f "/tmp/bench_w9_range_$v.sql@1" -f "/tmp/bench_w9_contact_$v.sql@2" || true)
+    tp[$v]="${tp[$v]:-} $(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$report")"
+    # deadlocked transactions per 100 attempted
+    dl[$v]="${dl[$v]:-} $(awk '/^number of transactions actually processed:/ { ok = $6 } /^number of deadlock failures:/ { d = $5 }
+                               END { printf "%.2f", (ok + d) ? 100 * d / (ok + d) : 0 }' <<<"$report")"
+  done
+done
+for v in plain pg; do
+  row "9: 8 clients, company UPDATE + 71-row range UPDATE + contact UPDATE | 3 on companies | $v | 8 | $(median ${tp[$v]}) tps, $(median ${dl[$v]})% deadlocked | $(paired "${tp[$v]}" "${tp[plain]}") | —"
+done
+fi

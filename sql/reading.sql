@@ -19,10 +19,21 @@ CREATE FUNCTION segments.create_segment(name text, definition jsonb, kind text D
 LANGUAGE sql VOLATILE AS $$
   SELECT segments._create_segment_from_tree(name, definition::pg_catalog.text, kind, source, description, shared, track_changes)
 $$;
-CREATE VIEW segments.segment WITH (security_invoker = true) AS
+-- The views run as their owner (who reads the count and membership tables)
+-- and show what the caller may see; security_barrier keeps the caller's
+-- own conditions from seeing a row before that test. Members come from
+-- _members_of, one visible segment at a time: a plan over the membership
+-- tables would show the caller rows of other segments.
+CREATE VIEW segments.segment WITH (security_barrier) AS
 SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
        d.created_at, d.updated_at, d.refreshed_at,
        (SELECT COALESCE(pg_catalog.sum(c.delta), 0)::bigint FROM segments.count_delta c
          WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count
-  FROM segments.segment_def d;
+  FROM segments.segment_def d
+ WHERE segments.can_see(d.shared, d.owner);
 GRANT SELECT ON segments.segment TO PUBLIC;
+CREATE VIEW segments.members WITH (security_barrier) AS
+SELECT d.id AS segment_id, d.name AS segment_name, d.source, m.key, m.entered_at
+  FROM segments.segment_def d CROSS JOIN LATERAL segments._members_of(d.id) m
+ WHERE segments.can_see(d.shared, d.owner);
+GRANT SELECT ON segments.members TO PUBLIC;

@@ -241,7 +241,9 @@ fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> 
         let reg = require_registered(source.unwrap_or_else(|| source_for(key_type)));
         format!(
             "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
-              WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{} ORDER BY d.name",
+              WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{}
+                AND segments.can_see_as($2, d.shared, d.owner)
+              ORDER BY d.name",
             reg.membership(),
             ident(&reg.key),
             reg.key_type
@@ -251,23 +253,58 @@ fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> 
 
 #[pg_extern(stable, name = "_segments_of")]
 // No SET search_path (it would cost every call): this runs only
-// schema-qualified SQL, as the caller, never as the extension owner.
+// schema-qualified SQL. It reads the membership table as the owner (no
+// role may read it whole: `sql/bootstrap.sql`), keeping the segments the
+// caller may see.
 fn segments_of(key: Option<&str>, key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> SetOfIterator<'static, String> {
     // A NULL key (a LEFT JOIN's missing contact) is in no segment.
     let Some(key) = key else { return SetOfIterator::new(vec![]) };
     let sql = segments_of_statement(key_type, source);
-    let names: Vec<String> = Spi::connect(|_| {
-        read_kept(&sql, &[pg_sys::TEXTOID], &[text_datum(key)]);
-        result_column::<String>(1).into_iter().flatten().collect()
+    let caller = current_user();
+    let names: Vec<String> = as_owner(|| {
+        Spi::connect(|_| {
+            read_kept(&sql, &[pg_sys::TEXTOID, pg_sys::OIDOID], &[text_datum(key), caller.into()]);
+            result_column::<String>(1).into_iter().flatten().collect()
+        })
     });
     SetOfIterator::new(names)
 }
 
 #[pg_extern(stable)]
 // No SET search_path (it would cost every call): this runs only
-// schema-qualified SQL, as the caller, never as the extension owner.
+// schema-qualified SQL. The caller's right to see the segment is what `find`
+// checked; the deltas are read as the owner.
 fn member_count(name: &str) -> i64 {
-    counts::count(find(name).id)
+    let id = find(name).id;
+    as_owner(|| counts::count(id))
+}
+
+/// The members of segment `id` (key as text, entered_at), none unless the
+/// caller may see it: what `segments.members` lists, one segment at a time,
+/// read as the owner (no role may read a membership table whole).
+#[pg_extern(stable, name = "_members_of")]
+#[search_path(pg_catalog, pg_temp)]
+fn members_of(
+    id: i64,
+) -> TableIterator<'static, (name!(key, Option<String>), name!(entered_at, Option<pgrx::datum::TimestampWithTimeZone>))> {
+    // As the caller: the catalog's row security says whether it may see it.
+    let source = spi::get::<pg_sys::Oid>(
+        "SELECT source::pg_catalog.oid FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
+    );
+    let Some(reg) = source.and_then(registry::registered) else { return TableIterator::new(vec![]) };
+    let sql = format!(
+        "SELECT m.{}::pg_catalog.text, m.entered_at FROM {} m WHERE m.segment_id OPERATOR(pg_catalog.=) $1",
+        ident(&reg.key),
+        reg.membership()
+    );
+    let rows: Vec<_> = as_owner(|| {
+        Spi::connect(|_| {
+            read_kept(&sql, &[pg_sys::INT8OID], &[id.into()]);
+            result_column::<String>(1).into_iter().zip(result_column::<pgrx::datum::TimestampWithTimeZone>(2)).collect()
+        })
+    });
+    TableIterator::new(rows)
 }
 
 extension_sql_file!("../../sql/reading.sql", name = "polymorphic_wrappers", finalize);

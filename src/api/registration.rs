@@ -115,50 +115,6 @@ fn membership_name(rel: pg_sys::Oid) -> String {
     .expect("the source exists")
 }
 
-/// Recreates `segments.members`, the union of every membership table. It is
-/// not an extension member, so pg_dump keeps the version that lists the
-/// registered sources.
-pub fn rebuild_members_view() {
-    let sources: Vec<(String, String)> = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), s.key_column::text
-                   FROM segments.source s
-                   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.membership
-                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                  ORDER BY s.registered_at, c.relname",
-                None,
-                &[],
-            )
-            .expect("reading segments.source")
-            .map(|r| (r.get(1).ok().flatten().unwrap_or_default(), r.get(2).ok().flatten().unwrap_or_default()))
-            .collect()
-    });
-    let exists = spi::get::<bool>("SELECT pg_catalog.to_regclass('segments.members') IS NOT NULL", &[])
-        .unwrap_or(false);
-    if exists {
-        spi::run("DROP VIEW segments.members", &[]);
-    }
-    if sources.is_empty() {
-        return;
-    }
-    let parts: Vec<String> = sources
-        .iter()
-        .map(|(membership, key)| {
-            format!(
-                "SELECT m.segment_id, d.name AS segment_name, d.source, (m.{k})::pg_catalog.text AS key, m.entered_at
-                   FROM {membership} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id",
-                k = ident(key)
-            )
-        })
-        .collect();
-    spi::run(&format!(
-        "CREATE VIEW segments.members WITH (security_invoker = true) AS {}",
-        parts.join(" UNION ALL ")
-    ), &[]);
-    spi::run("GRANT SELECT ON segments.members TO PUBLIC", &[]);
-}
-
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>, "NULL")) {
@@ -209,7 +165,6 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
              ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY visible ON {membership} FOR SELECT
                  USING (segment_id OPERATOR(pg_catalog.=) ANY (SELECT d.id FROM segments.segment_def d));
-             GRANT SELECT ON {membership} TO PUBLIC;
              CREATE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
                  FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
              CREATE TRIGGER segments_forget_truncated AFTER TRUNCATE ON {source_sql}
@@ -227,7 +182,6 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
             ),
             &[rel.into(), key.as_str().into(), key_type.into()],
         );
-        rebuild_members_view();
         maintain::install::install_triggers(rel);
         maintain::install::sync_source(rel);
         crate::state::cache::definitions_changed();
@@ -270,7 +224,6 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
         );
         spi::run("DELETE FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1", &[rel.into()]);
         spi::run("DELETE FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1", &[rel.into()]);
-        rebuild_members_view();
         spi::run(&format!(
             "DROP TRIGGER segments_forget_deleted ON {source_sql};
              DROP TRIGGER segments_forget_truncated ON {source_sql};

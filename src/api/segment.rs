@@ -129,7 +129,7 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
 /// count from the membership just computed (a repair, like the recompute).
 /// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
-    maintain::recompute::recompute(&[maintain::recompute::Job { id, predicate: predicate.to_string(), track, flat: false, lookups: vec![] }], reg, maintain::recompute::Rows::All);
+    maintain::recompute::recompute(&[maintain::recompute::Job { id, predicate: predicate.to_string(), track, flat: false }], reg, maintain::recompute::Rows::All);
     let count = format!("SELECT pg_catalog.count(*) FROM {} WHERE segment_id OPERATOR(pg_catalog.=) $1", reg.membership());
     record_fill(id, &count);
 }
@@ -431,7 +431,7 @@ fn refresh_segment(name: &str) -> i64 {
             maintain::recompute::propagate(seg.id, &reg, None);
         });
     }
-    crate::state::counts::count(seg.id)
+    as_owner(|| crate::state::counts::count(seg.id))
 }
 
 #[pg_extern(volatile)]

@@ -25,7 +25,7 @@ pub fn counted(select: &str) -> String {
     format!("counted AS (INSERT INTO segments.count_delta (segment_id, delta) {select})")
 }
 
-/// Member count of segment `id` (the caller's row security applies).
+/// Member count of segment `id`; as the owner (PUBLIC may not read the deltas).
 pub fn count(id: i64) -> i64 {
     spi::get::<i64>(
         "SELECT COALESCE(pg_catalog.sum(delta), 0)::pg_catalog.int8 FROM segments.count_delta WHERE segment_id OPERATOR(pg_catalog.=) $1",

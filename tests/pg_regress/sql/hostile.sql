@@ -59,6 +59,53 @@ SELECT fails($$SELECT segments.refresh_segment('peek')$$);
 SELECT fails($$SELECT segments.refresh_segment('peek live')$$);
 RESET ROLE;
 
+-- Someone's personal segment through the planner: with row-level security
+-- on a readable membership table, EXPLAIN ANALYZE showed "Rows Removed by
+-- Filter: 10" for another role's personal segment, its size. The raw count
+-- and membership tables are not readable; the views and functions show what
+-- the role may see, and their plans hold no row of other segments.
+CREATE TABLE ho.people (id int PRIMARY KEY, score int);
+INSERT INTO ho.people SELECT i, i FROM generate_series(1, 20) AS i;
+GRANT SELECT ON ho.people TO seg_victim, seg_mallory;
+SELECT segments.register_source('ho.people');
+SET ROLE seg_victim;
+SELECT segments.create_segment('victim only', 'score > 10', source => 'ho.people', shared => false) IS NOT NULL AS created;
+RESET ROLE;
+SELECT segments.create_segment('everyone', 'score <= 3', source => 'ho.people') IS NOT NULL AS created;
+SELECT id AS victim_id FROM segments.segment_def WHERE name = 'victim only' \gset
+SET ROLE seg_mallory;
+SELECT fails($$SELECT count(*) FROM segments.people_membership$$);
+SELECT fails($$EXPLAIN ANALYZE SELECT * FROM segments.people_membership WHERE segment_id > 0$$);
+SELECT fails($$SELECT count(*) FROM segments.count_delta$$);
+SELECT name, member_count FROM segments.segment WHERE source = 'ho.people'::regclass ORDER BY name;
+SELECT segment_name, count(*) FROM segments.members WHERE source = 'ho.people'::regclass GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS called_directly FROM segments._members_of(:victim_id);
+SELECT segments.segments_of(15, 'ho.people') AS segments_of_15, segments.segments_of(2, 'ho.people') AS segments_of_2;
+-- no plan node of the views returns or removes a membership row of the
+-- victim's segment (10 members)
+CREATE TEMP TABLE plan_lines (line text);
+DO $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+           SELECT * FROM segments.members WHERE source = 'ho.people'::regclass LOOP
+    INSERT INTO plan_lines VALUES (l);
+  END LOOP;
+  FOR l IN EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+           SELECT * FROM segments.segment WHERE source = 'ho.people'::regclass LOOP
+    INSERT INTO plan_lines VALUES (l);
+  END LOOP;
+END $$;
+SELECT count(*) FILTER (WHERE line ~ '(rows=10 |Removed by [A-Za-z ]*: 10)') AS victim_sized_nodes,
+       count(*) FILTER (WHERE line ~ 'people_membership') AS membership_scans
+  FROM plan_lines;
+RESET ROLE;
+SET ROLE seg_victim;
+SELECT segment_name, count(*) FROM segments.members WHERE source = 'ho.people'::regclass GROUP BY 1 ORDER BY 1;
+SELECT segments.member_count('victim only') AS victim_count;
+RESET ROLE;
+SELECT segments.unregister_source('ho.people', true);
+
 SELECT segments.unregister_source('ho.shared_contacts', true);
 SELECT segments.unregister_source('ho.mine', true);
 DROP SCHEMA ho CASCADE;
