@@ -374,4 +374,21 @@ fn error_kinds_raise_their_sqlstates() {
     }
 }
 
+#[pg_test]
+fn notification_payloads_stay_under_the_limit_and_keep_every_entry() {
+    use crate::maintain::notify::{payloads, PAYLOAD_MAX};
+    let head = "{\"source\":\"public.c\",\"segments\":[";
+    let summary: Vec<String> = (0..300).map(|i| format!("{{\"id\":{i},\"name\":\"{}\"}}", "x".repeat(60))).collect();
+    let parts = payloads(head, &summary);
+    assert!(parts.len() > 1);
+    let mut ids = vec![];
+    for p in &parts {
+        assert!(p.len() <= PAYLOAD_MAX, "{}", p.len());
+        let v: serde_json::Value = serde_json::from_str(p).unwrap();
+        ids.extend(v["segments"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()));
+    }
+    assert_eq!(ids, (0..300).collect::<Vec<i64>>());
+    assert!(payloads(head, &[]).is_empty());
+}
+
 include!("differential.rs");

@@ -70,6 +70,10 @@ CREATE TABLE segments.count_delta (
     delta      bigint NOT NULL
 );
 CREATE INDEX count_delta_segment ON segments.count_delta (segment_id);
+-- Rows are updated and deleted in place: with no key of their own, they are
+-- identified whole, so that a publication FOR ALL TABLES (CDC) accepts the
+-- UPDATEs and DELETEs of the counts and a subscriber can apply them.
+ALTER TABLE segments.count_delta REPLICA IDENTITY FULL;
 
 SELECT pg_catalog.pg_extension_config_dump('segments.source', '');
 SELECT pg_catalog.pg_extension_config_dump('segments.relation', '');

@@ -10,24 +10,48 @@ use std::collections::HashMap;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::SpiError;
 
 use super::error::{fail, Code as PgSqlErrorCode};
 
 /// The first column of the first row `sql` returns; None for no row or
 /// NULL. Any other failure is an ERROR.
 pub fn get<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> Option<T> {
-    match Spi::get_one_with_args::<T>(sql, args) {
-        Ok(value) => value,
-        Err(SpiError::InvalidPosition) => None,
-        Err(e) => fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}")),
-    }
+    Spi::connect_mut(|_| {
+        execute_once(sql, args, 1);
+        first::<T>(1)
+    })
 }
 
 /// Runs `sql`; a failure is an ERROR.
 pub fn run(sql: &str, args: &[DatumWithOid<'_>]) {
-    if let Err(e) = Spi::run_with_args(sql, args) {
-        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}"));
+    Spi::connect_mut(|_| execute_once(sql, args, 0));
+}
+
+/// Runs `sql` once (at most `limit` rows, 0: all), seeing what the
+/// transaction wrote so far. Not pgrx's `update`, which takes a transaction
+/// id first: a reading function would then write a commit record, and fail
+/// on a hot standby. Must run inside an SPI connection.
+fn execute_once(sql: &str, args: &[DatumWithOid<'_>], limit: i64) {
+    let text = std::ffi::CString::new(sql).expect("SQL has no NUL byte");
+    let mut types: Vec<pg_sys::Oid> = args.iter().map(DatumWithOid::oid).collect();
+    let mut values: Vec<pg_sys::Datum> =
+        args.iter().map(|a| a.datum().map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())).collect();
+    let nulls: Vec<std::ffi::c_char> =
+        args.iter().map(|a| if a.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char).collect();
+    // SAFETY: a connected SPI context; one type, value and null flag per argument.
+    let rc = unsafe {
+        pg_sys::SPI_execute_with_args(
+            text.as_ptr(),
+            args.len() as i32,
+            types.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            false,
+            limit,
+        )
+    };
+    if rc < 0 {
+        fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("SPI_execute_with_args failed ({rc}): {sql}"));
     }
 }
 

@@ -416,3 +416,36 @@ SELECT s.name, c.key, c.change FROM segments.changes c JOIN segments.segment s O
 DROP FUNCTION decided_check();
 SELECT segments.unregister_source('decided', true);
 DROP TABLE decided, decided_events;
+
+-- NOTIFY payloads stay under PostgreSQL's 8,000-byte limit however many
+-- tracked segments one statement changes (120 with 75-character names took
+-- one UPDATE down with "payload string too long"): the summary is split into
+-- whole JSON documents, every segment in exactly one.
+CREATE TABLE loud (id int PRIMARY KEY, score int);
+INSERT INTO loud SELECT i, 0 FROM generate_series(1, 3) i;
+SELECT segments.register_source('loud');
+SELECT count(segments.create_segment(format('a tracked segment with a long, descriptive name, number %s of many', lpad(i::text, 3, '0')),
+                                     'score > 0', source => 'loud', track_changes => true)) AS created
+  FROM generate_series(1, 120) i;
+LISTEN segments;
+\o /tmp/pg_segments_loud_notifications.txt
+UPDATE loud SET score = 1;
+\o
+UNLISTEN segments;
+-- notifications received, the longest line, and every segment named once
+\! grep -c 'payload' /tmp/pg_segments_loud_notifications.txt
+\! awk 'match($0, /\{"source".*\]\}/) { if (RLENGTH > m) m = RLENGTH } END { print (m > 0 && m < 8000) ? "every payload under 8000 bytes" : "payload of " m " bytes" }' /tmp/pg_segments_loud_notifications.txt
+\! grep -o 'number [0-9]* of many' /tmp/pg_segments_loud_notifications.txt | sort -u | wc -l
+SELECT count(*) AS members FROM segments.members m JOIN segments.segment s ON s.id = m.segment_id WHERE s.source = 'loud'::regclass;
+-- Reading is read-only: no transaction id, no commit record, and so it
+-- works on a hot standby (every member_count call used to take an XID).
+BEGIN;
+SELECT segments.member_count('a tracked segment with a long, descriptive name, number 001 of many') AS n,
+       segments.is_member('a tracked segment with a long, descriptive name, number 001 of many', 1) AS one,
+       (SELECT count(*) FROM segments.segments_of(1)) AS of_one,
+       (SELECT count(*) FROM segments.members) AS members,
+       (SELECT sum(member_count) FROM segments.segment) AS counted;
+SELECT txid_current_if_assigned() IS NULL AS read_only;
+COMMIT;
+SELECT segments.unregister_source('loud', true);
+DROP TABLE loud;
