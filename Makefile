@@ -3,7 +3,10 @@
 #   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation, dump, race
 PG_CONFIG ?= /usr/bin/pg_config
 PGXS      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)/pgxs/src/test
-PORT      ?= 54329
+# The test tiers' throwaway clusters and the demo's long-lived one use
+# different ports, so that `make test` never touches a running demo.
+PORT      ?= 54339
+DEMO_PORT ?= 54329
 PSQL      := psql -X -h /tmp -p $(PORT) -U postgres
 RESULTS   := /tmp/pg_segments_results
 
@@ -73,15 +76,15 @@ bench: deps
 	@bash scripts/cluster.sh stop
 
 demo: install
-	@SEG_SWEEP_DB=demo SEG_SWEEP_INTERVAL=60 bash scripts/cluster.sh start
-	@$(PSQL) -q -v ON_ERROR_STOP=1 -f demo/demo.sql postgres
+	@SEG_PORT=$(DEMO_PORT) SEG_SWEEP_DB=demo SEG_SWEEP_INTERVAL=60 bash scripts/cluster.sh start
+	@psql -X -h /tmp -p $(DEMO_PORT) -U postgres -q -v ON_ERROR_STOP=1 -f demo/demo.sql postgres
 	@echo
 	@echo "The demo cluster keeps running. Explore it with:"
-	@echo "  psql -h /tmp -p $(PORT) -U postgres demo"
+	@echo "  psql -h /tmp -p $(DEMO_PORT) -U postgres demo"
 	@echo "Stop it with: make demo-stop"
 
 demo-stop:
-	@bash scripts/cluster.sh stop
+	@SEG_PORT=$(DEMO_PORT) bash scripts/cluster.sh stop
 
 clean:
 	cargo clean

@@ -468,17 +468,29 @@ impl<'s> TableWriter<'s> {
     /// insertion: a flip enters a segment the contact is not in, so a
     /// duplicate is rare, and the speculative token's lock and the
     /// confirmation record cost every insertion (a WAL record per entering
-    /// member; bench/findings.md). The row goes in and its
-    /// index entries are checked without waiting (`UNIQUE_CHECK_PARTIAL`);
-    /// on a possible duplicate the row is deleted again, the check waits for
-    /// a concurrent inserter of the key, and the row is tried again only if
-    /// that one rolled back. Returns whether the row went in.
+    /// member; bench/findings.md). A row already there (or being inserted:
+    /// waited for) is found first, and nothing is written; otherwise the row
+    /// goes in and its index entries are checked without waiting
+    /// (`UNIQUE_CHECK_PARTIAL`); on a possible duplicate (a concurrent insert
+    /// since the check) the row is deleted again, the check waits for that
+    /// inserter, and the row is tried again only if it rolled back. Returns
+    /// whether the row went in.
     pub fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)]) -> bool {
         let estate = self.st.estate;
         // SAFETY: a row of this table's type, its index entries checked as
         // the executor checks them.
         unsafe {
             self.store(columns);
+            // A row already there (a second event deciding a member already
+            // in) is found before anything is written, as ON CONFLICT's
+            // pre-check does: an insert taken back would still reach logical
+            // decoding (a duplicate on a subscriber, a false "leave" in CDC)
+            // and bloat the table.
+            self.prepare_unique_checks();
+            let mut conflict = pg_sys::ItemPointerData::default();
+            if !pg_sys::ExecCheckIndexConstraints(self.info, self.slot, estate, &mut conflict, std::ptr::null_mut()) {
+                return false;
+            }
             loop {
                 pg_sys::simple_table_tuple_insert(self.rel, self.slot);
                 let mut duplicate = false;
@@ -488,22 +500,27 @@ impl<'s> TableWriter<'s> {
                 if !duplicate {
                     return true;
                 }
-                // Its own command cannot delete a row it inserted.
+                // Inserted concurrently since the pre-check (rare): take the
+                // row back. Its own command cannot delete a row it inserted.
                 pg_sys::CommandCounterIncrement();
                 pg_sys::simple_table_tuple_delete(self.rel, &mut (*self.slot).tts_tid, (*estate).es_snapshot);
-                // The unique checks' operators, as ExecOpenIndices prepares
-                // them for speculative insertion.
-                for i in 0..(*self.info).ri_NumIndices as usize {
-                    let (index, info) = (*(*self.info).ri_IndexRelationDescs.add(i), *(*self.info).ri_IndexRelationInfo.add(i));
-                    if (*info).ii_Unique && (*info).ii_UniqueOps.is_null() {
-                        pg_sys::BuildSpeculativeIndexInfo(index, info);
-                    }
-                }
-                let mut conflict = pg_sys::ItemPointerData::default();
                 if !pg_sys::ExecCheckIndexConstraints(self.info, self.slot, estate, &mut conflict, std::ptr::null_mut()) {
                     return false;
                 }
                 // The other row's inserter rolled back: try again.
+            }
+        }
+    }
+
+    /// The unique checks' operators, as ExecOpenIndices prepares them for
+    /// speculative insertion (`ExecCheckIndexConstraints` needs them).
+    unsafe fn prepare_unique_checks(&self) {
+        unsafe {
+            for i in 0..(*self.info).ri_NumIndices as usize {
+                let (index, info) = (*(*self.info).ri_IndexRelationDescs.add(i), *(*self.info).ri_IndexRelationInfo.add(i));
+                if (*info).ii_Unique && (*info).ii_UniqueOps.is_null() {
+                    pg_sys::BuildSpeculativeIndexInfo(index, info);
+                }
             }
         }
     }

@@ -449,3 +449,27 @@ SELECT txid_current_if_assigned() IS NULL AS read_only;
 COMMIT;
 SELECT segments.unregister_source('loud', true);
 DROP TABLE loud;
+
+-- A row of a relation that decides a segment for a contact already in it
+-- (a second "open") writes nothing: an insert taken back would still reach
+-- logical decoding (a duplicate on a subscriber, a false "leave" in CDC)
+-- and bloat the membership table.
+\i tests/pg_regress/sql/exact_helper.psql
+CREATE TABLE again (id int PRIMARY KEY);
+CREATE TABLE again_events (contact_id int, name text);
+INSERT INTO again VALUES (1), (2);
+SELECT segments.register_source('again');
+SELECT segments.register_relation('events', 'again', 'again_events', 'contact_id');
+SELECT segments.create_segment('opened again', $$ANY events (name = 'open')$$, source => 'again') IS NOT NULL AS created;
+INSERT INTO again_events VALUES (1, 'open');
+-- (counts of earlier transactions may still be pending in the backend)
+SELECT pg_stat_force_next_flush();
+BEGIN;
+INSERT INTO again_events VALUES (1, 'open'), (1, 'open');
+INSERT INTO again_events VALUES (1, 'open');
+SELECT n_tup_ins AS inserted, n_tup_del AS deleted FROM pg_stat_xact_user_tables
+ WHERE relid = 'segments.again_membership'::regclass;
+COMMIT;
+SELECT * FROM exact('again');
+SELECT segments.unregister_source('again', true);
+DROP TABLE again, again_events;
