@@ -26,6 +26,7 @@ pgrx::extension_sql_file!("../sql/maintain_trigger.sql", name = "maintain_trigge
 pub extern "C-unwind" fn _PG_init() {
     pg::worker::init();
     pg::trigger::set_handler(maintain::trigger::fired);
+    pg::ddl::set_handler(api::schema::schema_change_start);
     state::cache::install(state::cache::Hooks {
         table: |relid| {
             maintain::feeds::forget(relid);

@@ -74,6 +74,13 @@ fn require_table(rel: pg_sys::Oid) {
     if kind.as_deref() != Some("r") {
         fail(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{} is not a table", regclass_text(rel)));
     }
+    let unlogged = spi::get::<bool>(
+        "SELECT relpersistence OPERATOR(pg_catalog.=) 'u' FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+        &[rel.into()],
+    );
+    if unlogged == Some(true) {
+        refuse_unlogged(rel);
+    }
     // The extension's own tables (catalog, counts, memberships) live in its
     // schema: maintenance triggers there would run inside every write of
     // pg_segments itself.
@@ -90,6 +97,16 @@ fn require_table(rel: pg_sys::Oid) {
             format!("{} belongs to pg_segments and cannot be registered", regclass_text(rel)),
         );
     }
+}
+
+/// Unlogged tables lose their rows in a crash, and the memberships (logged)
+/// would then name contacts and rows that no longer exist.
+pub fn refuse_unlogged(rel: pg_sys::Oid) -> ! {
+    fail_hint(
+        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("{} would be unlogged, which pg_segments does not maintain", regclass_text(rel)),
+        "a crash empties an unlogged table while its memberships stay: keep registered tables logged",
+    )
 }
 
 pub fn require_registered(rel: pg_sys::Oid) -> Registered {
@@ -192,7 +209,7 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
 #[search_path(pg_catalog, pg_temp)]
 fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
     let rel = source.oid();
-    let reg = require_registered(rel);
+    require_registered(rel);
     require_table_owner(rel, "unregister it");
     let segments = as_owner(|| {
         spi::get::<i64>(
@@ -208,9 +225,16 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
             "drop them first, or call segments.unregister_source(source, cascade => true)",
         );
     }
+    as_owner(|| unregister(rel));
+}
+
+/// Removes the registration of source `rel`: its segments, their members,
+/// its membership table and its triggers. As the owner.
+pub fn unregister(rel: pg_sys::Oid) {
+    let reg = require_registered(rel);
     let source_sql = registry::qualified_name(rel);
     let tables = registry::registered_tables(rel);
-    as_owner(|| {
+    {
         let ids = spi::get::<Vec<i64>>(
             "SELECT COALESCE(pg_catalog.array_agg(id), '{}') FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1",
             &[rel.into()],
@@ -237,7 +261,7 @@ fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
             maintain::install::remove_unused_triggers(*t);
         }
         crate::state::cache::definitions_changed();
-    });
+    }
 }
 
 /// Whether values of the two types can be compared with pg_catalog's `=`,

@@ -404,17 +404,21 @@ fn drop_segment(name: &str, cascade: default!(bool, false)) {
         );
     }
     let ids: Vec<i64> = doomed.iter().map(|d| d.0).collect();
-    as_owner(|| {
-        crate::state::liveness::lock_for_drop(&ids);
-        spi::run(
-            "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
-             DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-            &[ids.clone().into()],
-        );
-        crate::state::liveness::forget_segments(&ids, Some(&require_registered(seg.source).membership()));
-        maintain::install::sync_source(seg.source);
-        crate::state::cache::definitions_changed();
-    });
+    as_owner(|| drop_segments(&ids, seg.source));
+}
+
+/// Drops the segments `ids` of `source` (their dependents among them), with
+/// their members and counts. As the owner.
+pub fn drop_segments(ids: &[i64], source: pg_sys::Oid) {
+    crate::state::liveness::lock_for_drop(ids);
+    spi::run(
+        "DELETE FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) ANY ($1) OR segment_id OPERATOR(pg_catalog.=) ANY ($1);
+         DELETE FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+        &[ids.to_vec().into()],
+    );
+    crate::state::liveness::forget_segments(ids, Some(&require_registered(source).membership()));
+    maintain::install::sync_source(source);
+    crate::state::cache::definitions_changed();
 }
 
 #[pg_extern(volatile)]

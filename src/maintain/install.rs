@@ -133,6 +133,13 @@ pub fn remove_unused_triggers(table: pg_sys::Oid) {
     );
 }
 
+/// Drops the UPDATE triggers of `table` (until `sync_update_trigger`): an
+/// `ALTER COLUMN … TYPE` of a column in their `UPDATE OF` list is refused
+/// by PostgreSQL while they exist.
+pub fn drop_update_triggers(table: pg_sys::Oid) {
+    drop_triggers(table, &["segments_maintain_update_row", "segments_maintain_update"]);
+}
+
 /// Drops those of the triggers `names` that `table` has, each checked first:
 /// DROP TRIGGER IF EXISTS would tell the caller about a trigger that was
 /// never there (the UPDATE triggers exist only while an active segment reads

@@ -8,6 +8,7 @@
 //! - `spi`: running SQL: kept generic plans, the latest snapshot, results;
 //! - `heap`: rows written, found and locked with the executor's own
 //!   routines, without starting a statement (the write path's flips);
+//! - `ddl`: the event trigger that sees schema changes before they run;
 //! - `trigger`: the trigger entry point, its relation, row images and
 //!   transition tables;
 //! - `rowfilter`: predicates planned once and evaluated in process on row
@@ -23,6 +24,7 @@
 #![allow(unsafe_code)]
 
 pub mod backend;
+pub mod ddl;
 pub mod error;
 pub mod guard;
 pub mod heap;
