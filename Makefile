@@ -1,6 +1,6 @@
 # pg_segments — the two commands a newcomer needs:
 #   make demo   installs what is missing, builds, starts a throwaway cluster and shows the language at work
-#   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation, dump, race
+#   make test   every test tier: language (no server), in-database (pgrx), pg_regress, isolation, dump, race, cluster
 PG_CONFIG ?= /usr/bin/pg_config
 PGXS      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)/pgxs/src/test
 # The test tiers' throwaway clusters and the demo's long-lived one use
@@ -12,7 +12,7 @@ RESULTS   := /tmp/pg_segments_results
 
 export SEG_PORT := $(PORT)
 
-.PHONY: all deps install unit pgrx-test regress isolation dump race test bench demo demo-stop clean
+.PHONY: all deps install unit pgrx-test regress isolation dump race cluster test bench demo demo-stop clean
 
 all: install
 
@@ -65,8 +65,12 @@ race: install
 	@bash tests/race/run.sh $(RESULTS)/race || { bash scripts/cluster.sh stop; exit 1; }
 	@bash scripts/cluster.sh stop
 
-test: unit pgrx-test regress isolation dump race
-	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore, race)"
+# A hot standby (pg_basebackup) and a crash (kill -9 under load).
+cluster: install
+	@bash tests/cluster/run.sh $(RESULTS)/cluster
+
+test: unit pgrx-test regress isolation dump race cluster
+	@echo "make test: all tiers passed (unit, in-database, pg_regress, isolation, dump/restore, race, cluster)"
 
 # Not a test: numbers, written to BENCHMARKS.md (BENCH_CONTACTS, BENCH_SECONDS).
 bench: deps
