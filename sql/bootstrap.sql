@@ -136,13 +136,20 @@ GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.se
 
 -- Contacts that leave the source leave every segment; a changed key takes
 -- its memberships along. Installed on each source by register_source with
--- the membership table and key column as arguments.
+-- the membership table and key column as arguments. A table that is not
+-- (or no longer) registered has no memberships: `pg_dump -t` carries these
+-- triggers to a database where the table is not registered.
 CREATE FUNCTION segments.forget_contacts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     membership text := TG_ARGV[0];
     key_column text := TG_ARGV[1];
 BEGIN
+    IF NOT EXISTS (SELECT FROM segments.source s
+                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
+                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         EXECUTE pg_catalog.format(
             'WITH gone AS (DELETE FROM %s RETURNING segment_id)
@@ -163,6 +170,11 @@ END $$;
 CREATE FUNCTION segments.move_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF NOT EXISTS (SELECT FROM segments.source s
+                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
+                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+        RETURN NULL;
+    END IF;
     EXECUTE pg_catalog.format(
         'UPDATE %s AS m SET %I = ($1).%I WHERE m.%I OPERATOR(pg_catalog.=) ($2).%I',
         TG_ARGV[0], TG_ARGV[1], TG_ARGV[1], TG_ARGV[1], TG_ARGV[1])

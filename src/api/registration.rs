@@ -182,11 +182,11 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
              ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY visible ON {membership} FOR SELECT
                  USING (segment_id OPERATOR(pg_catalog.=) ANY (SELECT d.id FROM segments.segment_def d));
-             CREATE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
+             CREATE OR REPLACE TRIGGER segments_forget_deleted AFTER DELETE ON {source_sql} REFERENCING OLD TABLE AS old_rows
                  FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
-             CREATE TRIGGER segments_forget_truncated AFTER TRUNCATE ON {source_sql}
+             CREATE OR REPLACE TRIGGER segments_forget_truncated AFTER TRUNCATE ON {source_sql}
                  FOR EACH STATEMENT EXECUTE FUNCTION segments.forget_contacts({args});
-             CREATE TRIGGER segments_move_key AFTER UPDATE OF {k} ON {source_sql}
+             CREATE OR REPLACE TRIGGER segments_move_key AFTER UPDATE OF {k} ON {source_sql}
                  FOR EACH ROW WHEN (OLD.{k} IS DISTINCT FROM NEW.{k})
                  EXECUTE FUNCTION segments.move_contact({args});",
             typ = registry::type_name(key_type),
