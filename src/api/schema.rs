@@ -127,17 +127,6 @@ fn refuse_registration_column(table: pg_sys::Oid, column: &str, what: &str) {
     }
 }
 
-/// Whether `table` is registered in any role.
-fn registered(table: pg_sys::Oid) -> bool {
-    spi::get::<bool>(
-        "SELECT EXISTS (SELECT FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1)
-             OR EXISTS (SELECT FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1)
-             OR EXISTS (SELECT FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1)",
-        &[table.into()],
-    )
-    .unwrap_or(false)
-}
-
 fn drop_table(table: pg_sys::Oid, cascade: bool) {
     let name = regclass_text(table);
     if registry::registered(table).is_some() {
@@ -178,7 +167,7 @@ pub fn schema_change_start(changes: &[SchemaChange]) {
                         }
                     }
                     SchemaChange::DropColumn { table, column, cascade } => {
-                        if !registered(*table) {
+                        if !registry::is_registered_table(*table) {
                             continue;
                         }
                         refuse_registration_column(*table, column, "drop");
@@ -194,7 +183,7 @@ pub fn schema_change_start(changes: &[SchemaChange]) {
                         maintain::install::sync_update_trigger(*table);
                     }
                     SchemaChange::AlterColumnType { table, column } => {
-                        if !registered(*table) {
+                        if !registry::is_registered_table(*table) {
                             continue;
                         }
                         refuse_registration_column(*table, column, "change the type of");
@@ -207,7 +196,7 @@ pub fn schema_change_start(changes: &[SchemaChange]) {
                         }
                     }
                     SchemaChange::RenameColumn { table, column } => {
-                        if !registered(*table) {
+                        if !registry::is_registered_table(*table) {
                             continue;
                         }
                         refuse_registration_column(*table, column, "rename");
@@ -225,7 +214,7 @@ pub fn schema_change_start(changes: &[SchemaChange]) {
                         }
                     }
                     SchemaChange::SetUnlogged { table } => {
-                        if registered(*table) {
+                        if registry::is_registered_table(*table) {
                             refuse_unlogged(*table);
                         }
                     }
@@ -245,7 +234,7 @@ fn schema_change_end(tables: Vec<pg_sys::Oid>) {
     let retyped = RETYPED.with(|r| std::mem::take(&mut *r.borrow_mut()));
     as_owner(|| {
         let mut changed = false;
-        for table in tables.into_iter().filter(|&t| registered(t)) {
+        for table in tables.into_iter().filter(|&t| registry::is_registered_table(t)) {
             changed = true;
             if !retyped.contains(&table) {
                 continue;

@@ -109,14 +109,7 @@ pub fn sync_source(source: pg_sys::Oid) {
 
 /// Removes the maintenance triggers from a table no registration uses any more.
 pub fn remove_unused_triggers(table: pg_sys::Oid) {
-    let used = spi::get::<bool>(
-        "SELECT EXISTS (SELECT FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1)
-             OR EXISTS (SELECT FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1)
-             OR EXISTS (SELECT FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1)",
-        &[table.into()],
-    )
-    .unwrap_or(true);
-    if used {
+    if registry::is_registered_table(table) {
         // Still registered for another source: its segments decide.
         sync_update_trigger(table);
         return;

@@ -184,6 +184,18 @@ pub fn registered_tables(source: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     tables
 }
 
+/// Whether `table` is registered in any role: a source, a relation or a
+/// lookup target.
+pub fn is_registered_table(table: pg_sys::Oid) -> bool {
+    spi::get::<bool>(
+        "SELECT EXISTS (SELECT FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1)
+             OR EXISTS (SELECT FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1)
+             OR EXISTS (SELECT FROM segments.lookup WHERE target OPERATOR(pg_catalog.=) $1)",
+        &[table.into()],
+    )
+    .unwrap_or(false)
+}
+
 /// The only registered source, if there is exactly one.
 pub fn only_source() -> Option<pg_sys::Oid> {
     let sources = spi::get::<Vec<pg_sys::Oid>>(
