@@ -79,16 +79,7 @@ pub fn lock_referenced_contacts(reg: &Registered, keys: &[String]) -> Vec<String
 pub fn share_lookups(reg: &Registered, lookups: &[Lookup], rows: Rows) {
     let (from, in_keys, types, args) = match rows {
         Rows::New(_) => ("new_rows".to_string(), String::new(), vec![], vec![]),
-        Rows::Keys(keys) => (
-            reg.source.clone(),
-            format!(
-                " AND s.{} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])",
-                ident(&reg.key),
-                reg.key_type
-            ),
-            vec![pg_sys::TEXTARRAYOID],
-            vec![text_array(keys)],
-        ),
+        Rows::Keys(keys) => (reg.source.clone(), reg.and_key_in_param("s"), vec![pg_sys::TEXTARRAYOID], vec![text_array(keys)]),
         Rows::All => return,
     };
     for l in lookups {

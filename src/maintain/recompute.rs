@@ -77,7 +77,7 @@ pub fn recompute(jobs: &[Job], reg: &Registered, rows: Rows) -> HashMap<i64, Del
     let membership = reg.membership();
     // ` AND <alias>.key = ANY ($1)` when the recompute is for given contacts.
     let in_keys = |alias: &str| match rows {
-        Rows::Keys(_) => format!(" AND {alias}.{key} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])", reg.key_type),
+        Rows::Keys(_) => reg.and_key_in_param(alias),
         _ => String::new(),
     };
     let (from, types, args) = match rows {
@@ -387,10 +387,9 @@ pub fn lock_contacts(reg: &Registered, keys: &[String]) -> Vec<String> {
         }
     }
     let sql = format!(
-        "SELECT s.{k}::pg_catalog.text FROM {} s WHERE s.{k} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])
-          ORDER BY s.{k} FOR NO KEY UPDATE OF s",
+        "SELECT s.{k}::pg_catalog.text FROM {} s WHERE true{} ORDER BY s.{k} FOR NO KEY UPDATE OF s",
         reg.source,
-        reg.key_type,
+        reg.and_key_in_param("s"),
         k = ident(&reg.key)
     );
     let mut locked: Vec<String> = pinned_search_path(|| {
@@ -415,23 +414,35 @@ pub fn contacts_via(reg: &Registered, via_column: &str, target_type: &str, value
         ident(via_column)
     );
     let args = [text_array(values)];
-    let mut keys: Vec<String> = Spi::connect_mut(|_| {
+    Spi::connect_mut(|_| {
         run_kept(&sql, &[pg_sys::TEXTARRAYOID], &args);
-        result_column::<String>(1).into_iter().flatten().collect()
-    });
-    // Under REPEATABLE READ, contacts committed since the snapshot that point
-    // at the rows (their writers waited for this transaction's lookup rows,
-    // `inflight::share_lookups`) were recomputed against the rows as they
-    // were: the transaction cannot bring them up to date.
+        let keys = result_column::<String>(1).into_iter().flatten().collect();
+        require_same_contacts(keys, &sql, &[pg_sys::TEXTARRAYOID], &args, "update of lookup rows")
+    })
+}
+
+/// `keys`, the contacts `sql` gave under the snapshot as pointing at lookup
+/// rows this transaction writes. Under REPEATABLE READ, contacts committed
+/// since the snapshot that point at the rows (their writers waited for this
+/// transaction's lookup rows, `inflight::share_lookups`, or inserted before
+/// them) were recomputed against the rows as they were: the transaction
+/// cannot bring them up to date, and fails with 40001 when the latest
+/// snapshot gives other contacts ("… concurrent {what} that segments
+/// read"). Inside an SPI connection.
+pub fn require_same_contacts(
+    mut keys: Vec<String>,
+    sql: &str,
+    types: &[pg_sys::Oid],
+    args: &[pg_sys::Datum],
+    what: &str,
+) -> Vec<String> {
     if backend::repeatable_read() {
         keys.sort();
-        let mut now: Vec<String> = Spi::connect_mut(|_| {
-            run_latest_with(&sql, &[pg_sys::TEXTARRAYOID], &args);
-            result_column::<String>(1).into_iter().flatten().collect()
-        });
+        run_latest_with(sql, types, args);
+        let mut now: Vec<String> = result_column::<String>(1).into_iter().flatten().collect();
         now.sort();
         if now != keys {
-            serialization_failure("update of lookup rows that segments read");
+            serialization_failure(&format!("{what} that segments read"));
         }
     }
     keys

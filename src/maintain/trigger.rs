@@ -22,9 +22,8 @@ use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
 use super::notify::notify;
 use super::inflight::{announce_inserted, lock_referenced_contacts, share_lookups};
-use super::recompute::{by_level, contacts_via, lock_contacts, Rows, FEW_CONTACTS};
+use super::recompute::{by_level, contacts_via, lock_contacts, require_same_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
-use crate::pg::error::serialization_failure;
 use crate::pg::spi::{result_column, run_kept, run_latest_with, with_transition_tables};
 use crate::state::counts;
 use crate::pg::trigger::{Op, Trigger};
@@ -73,16 +72,10 @@ fn touched(trigger: &Trigger<'_>, reg: &Registered, role: &Role, table: &str) ->
     with_transition_tables(trigger, || {
         run_kept(&sql, &[], &[]);
         let keys: Vec<String> = result_column::<String>(1).into_iter().flatten().collect();
-        // Under REPEATABLE READ, contacts committed since the snapshot that
-        // point at the lookup rows were recomputed against the rows as they
-        // were (as in `recompute::contacts_via`).
-        if matches!(role, Role::Lookup { .. }) && backend::repeatable_read() {
-            run_latest_with(&sql, &[], &[]);
-            if result_column::<String>(1).into_iter().flatten().collect::<Vec<String>>() != keys {
-                serialization_failure("write of lookup rows that segments read");
-            }
+        match role {
+            Role::Lookup { .. } => require_same_contacts(keys, &sql, &[], &[], "write of lookup rows"),
+            _ => keys,
         }
-        keys
     })
 }
 

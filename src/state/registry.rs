@@ -131,6 +131,16 @@ pub struct Registered {
 }
 
 impl Registered {
+    /// ` AND <alias>.<key> = ANY ($1::text[]::<key type>[])`: the contacts
+    /// whose keys (text forms) the first parameter lists.
+    pub fn and_key_in_param(&self, alias: &str) -> String {
+        format!(
+            " AND {alias}.{} OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::{}[])",
+            codegen::ident(&self.key),
+            self.key_type
+        )
+    }
+
     /// `"segments"."contacts_membership"`.
     pub fn membership(&self) -> String {
         codegen::qualified(&self.membership_schema, &self.membership_table)
