@@ -6,6 +6,7 @@
 mod language;
 mod members;
 mod registration;
+mod replication;
 pub mod schema;
 mod segment;
 

@@ -9,6 +9,7 @@ use super::{bad_argument, fail, fail_hint, required};
 use crate::state::registry::{self, Registered};
 use segments_lang::codegen::{ident, literal, qualified};
 use crate::maintain;
+use crate::state::replication::require_origin;
 use crate::state::privilege::{as_owner, regclass_text, require_select, require_table_owner, require_trigger_right};
 
 /// Key types a source may have (SPEC §1).
@@ -135,6 +136,7 @@ fn membership_name(rel: pg_sys::Oid) -> String {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>, "NULL")) {
+    require_origin();
     let rel = required(source, "source").oid();
     require_table(rel);
     require_table_owner(rel, "register it as a source");
@@ -208,6 +210,7 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn unregister_source(source: PgRelation, cascade: default!(bool, false)) {
+    require_origin();
     let rel = source.oid();
     require_registered(rel);
     require_table_owner(rel, "unregister it");
@@ -377,6 +380,7 @@ fn register_lookup(
 /// name), then maintains `table`: installs its triggers and syncs them.
 /// `insert` takes the source and the name as $1 and $2, then `rest`.
 fn record(kind: &str, source: pg_sys::Oid, name: &str, table: pg_sys::Oid, insert: &str, rest: Vec<DatumWithOid<'_>>) {
+    require_origin();
     as_owner(|| {
         let taken = spi::get::<bool>(
             &format!(

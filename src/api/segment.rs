@@ -54,6 +54,7 @@ pub fn find(name: &str) -> Segment {
 
 /// Looks a segment up and requires the right to change it.
 pub fn find_modifiable(name: &str) -> Segment {
+    crate::state::replication::require_origin();
     let s = find(name);
     if !s.can_modify {
         fail(
@@ -129,9 +130,10 @@ fn table_oid(schema: &str, name: &str) -> pg_sys::Oid {
 /// count from the membership just computed (a repair, like the recompute).
 /// Runs as the owner. A new segment's first fill is not logged as changes.
 fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
+    let horizon = maintain::definitions::sweep_horizon();
     maintain::recompute::recompute(&[maintain::recompute::Job { id, predicate: predicate.to_string(), track, flat: false }], reg, maintain::recompute::Rows::All);
     let count = format!("SELECT pg_catalog.count(*) FROM {} WHERE segment_id OPERATOR(pg_catalog.=) $1", reg.membership());
-    record_fill(id, &count);
+    record_fill(id, &count, horizon);
 }
 
 /// The first fill of a segment created a moment ago, whose membership is
@@ -140,6 +142,7 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// to lock against drop_segment (`state::liveness::live`): nobody else sees the
 /// segment before this transaction commits.
 fn fill_new(id: i64, predicate: &str, reg: &Registered) {
+    let horizon = maintain::definitions::sweep_horizon();
     let key = codegen::ident(&reg.key);
     let inserted = Spi::connect_mut(|client| {
         client
@@ -155,21 +158,22 @@ fn fill_new(id: i64, predicate: &str, reg: &Registered) {
             .map(|t| t.len() as i64)
     })
     .expect("filling the new segment");
-    record_fill(id, &inserted.to_string());
+    record_fill(id, &inserted.to_string(), horizon);
 }
 
-/// Records a fill: its time, and the member count (`count`: SQL for it).
+/// Records a fill: its time, where the next sweep starts (`horizon`, read
+/// before the fill), and the member count (`count`: SQL for it).
 /// The UPDATE locks the segment against drop_segment, or finds it dropped
 /// meanwhile, and then no count is written for it.
-fn record_fill(id: i64, count: &str) {
+fn record_fill(id: i64, count: &str, horizon: pgrx::datum::TimestampWithTimeZone) {
     spi::run(
         &format!(
-            "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = pg_catalog.now()
+            "UPDATE segments.segment_def SET refreshed_at = pg_catalog.now(), swept_at = $2
               WHERE id OPERATOR(pg_catalog.=) $1;
              {}",
             crate::state::counts::reset("$1", count)
         ),
-        &[id.into()],
+        &[id.into(), horizon.into()],
     );
 }
 
@@ -201,6 +205,7 @@ fn create(
     shared: bool,
     track_changes: bool,
 ) -> i64 {
+    crate::state::replication::require_origin();
     if kind != "active" && kind != "static" {
         bad_argument(format!("kind must be 'active' or 'static', not '{kind}'"));
     }

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use segments_lang::Compiled;
 
 use crate::pg::error::raise;
+use crate::pg::spi;
 use crate::state::cache::Memo;
 use crate::state::registry::{self, Registered};
 
@@ -40,11 +41,32 @@ pub fn compiled(id: i64, definition: &str, reg: &Registered) -> Rc<Compiled> {
     })
 }
 
-/// Where the sweep of segment `id` starts: its last sweep.
+/// Where the sweep of segment `id` starts: the horizon its last sweep or
+/// fill recorded (`sweep_horizon`).
 pub fn swept_since(id: i64) -> String {
     format!(
         "COALESCE((SELECT d.swept_at FROM segments.segment_def d WHERE d.id OPERATOR(pg_catalog.=) {id}), pg_catalog.now())"
     )
+}
+
+/// What a sweep or fill that starts now records as the start of the next
+/// sweep: now, or the start of the oldest transaction in progress in this
+/// database if earlier. A writer decides memberships as of its own `now()`
+/// (its start) and may commit after a sweep that could not see its rows;
+/// what crosses a boundary after its start is then swept again by the next
+/// sweep, which sees them. Read before the sweep's or fill's own snapshot,
+/// so that every transaction it cannot see is one in progress here.
+pub fn sweep_horizon() -> pgrx::datum::TimestampWithTimeZone {
+    // The activity snapshot is kept for the transaction: take a fresh one.
+    spi::run("SELECT pg_catalog.pg_stat_clear_snapshot()", &[]);
+    spi::get(
+        "SELECT LEAST(pg_catalog.now(), pg_catalog.min(a.xact_start)) FROM pg_catalog.pg_stat_activity a
+          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+            AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+            AND a.backend_type OPERATOR(pg_catalog.<>) 'autovacuum worker'",
+        &[],
+    )
+    .expect("now() is never NULL")
 }
 
 /// The WHERE predicate of a stored definition over the source row `"s"`.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
-use super::definitions::{compiled, swept_since, time_relative};
+use super::definitions::{compiled, sweep_horizon, swept_since, time_relative};
 use super::notify::notify;
 use super::recompute::{by_level, lock_contacts, Rows};
 use super::writers::check_definitions;
@@ -17,14 +17,20 @@ use crate::state::privilege::as_owner;
 /// Brings every time-relative active segment up to date with the passing of
 /// time: only the contacts whose time values crossed a boundary since the
 /// segment's last sweep are recomputed (and, for segments that reference
-/// those, the same contacts). Returns how many memberships changed.
+/// those, the same contacts). Returns how many memberships changed: none
+/// on a logical subscriber, whose publisher sweeps (`state::replication`).
 pub fn refresh_due() -> i64 {
+    if crate::state::replication::subscription().is_some() {
+        return 0;
+    }
     let sources = spi::get::<Vec<pg_sys::Oid>>(
         "SELECT COALESCE(pg_catalog.array_agg(relid::pg_catalog.oid ORDER BY relid), '{}') FROM segments.source",
         &[],
     )
     .unwrap_or_default();
     as_owner(|| {
+        // As the owner, who sees every backend's transaction start.
+        let horizon = sweep_horizon();
         let mut changed = 0;
         for source in sources {
             let Some(reg) = registry::registered(source) else { continue };
@@ -58,8 +64,8 @@ pub fn refresh_due() -> i64 {
                 }
                 if sweep.is_some() {
                     spi::run(
-                        "UPDATE segments.segment_def SET swept_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-                        &[t.id.into()],
+                        "UPDATE segments.segment_def SET swept_at = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+                        &[t.id.into(), horizon.into()],
                     );
                 }
                 swept.insert(t.id, keys);
