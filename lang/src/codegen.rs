@@ -76,12 +76,35 @@ pub fn boolean(p: &Pred, row: &str, key: &str) -> String {
 }
 
 /// When a row of the relation named `relation` can change what `p` says of
-/// the row's contact: a condition over that row (`row`, the quoted alias),
-/// true when the row passes the filter of some `ANY`, `NO` or aggregate over
-/// the relation. A row that passes none of them is invisible to `p`, however
-/// it was written, deleted or changed (the clock aside: time is the sweeper's).
-/// `false` when `p` does not read the relation.
+/// the row's contact now: a condition over that row (`row`, the quoted
+/// alias), true when the row passes the filter of some `ANY`, `NO` or
+/// aggregate over the relation. A row that passes none of them is invisible
+/// to `p` at this moment, however it was written. `false` when `p` does not
+/// read the relation. What an inserted row (or an updated row's new image)
+/// can change.
 pub fn relevance(p: &Pred, relation: &str, row: &str, key: &str) -> String {
+    relevance_with(p, relation, row, key, Moments::Now)
+}
+
+/// `relevance` at any moment since the last sweep: what a deleted row (or an
+/// updated row's old image) can have changed. A stored membership is that of
+/// the last sweep or write, not of now: a row that passed a filter then
+/// and has since aged out of it (`at WITHIN LAST 3 days`) may still hold its
+/// contact in the segment, and once the row is gone no sweep finds the
+/// contact. Every condition on the clock is taken as passed, whichever way
+/// it is negated.
+pub fn relevance_lately(p: &Pred, relation: &str, row: &str, key: &str) -> String {
+    relevance_with(p, relation, row, key, Moments::SinceSweep)
+}
+
+/// Which moments `relevance` looks at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moments {
+    Now,
+    SinceSweep,
+}
+
+fn relevance_with(p: &Pred, relation: &str, row: &str, key: &str, moments: Moments) -> String {
     fn walk<'p>(p: &'p Pred, relation: &str, out: &mut Vec<Option<&'p Pred>>) {
         match p {
             Pred::And(a) | Pred::Or(a) => a.iter().for_each(|x| walk(x, relation, out)),
@@ -104,7 +127,14 @@ pub fn relevance(p: &Pred, relation: &str, row: &str, key: &str) -> String {
         return "true".into();
     }
     let mut g = Gen { aliases: 0, source_row: row.to_string(), key: key.to_string() };
-    let parts: Vec<String> = filters.into_iter().flatten().map(|f| g.pred(f, row)).collect();
+    let parts: Vec<String> = filters
+        .into_iter()
+        .flatten()
+        .map(|f| match moments {
+            Moments::Now => g.pred(f, row),
+            Moments::SinceSweep => g.at_any_moment(f, row, true),
+        })
+        .collect();
     format!("({})", parts.join(" OR "))
 }
 
@@ -213,6 +243,25 @@ impl Gen {
                     ident(&self.key),
                 )
             }
+        }
+    }
+
+    /// A condition that holds whenever `p` holds (`holds`), or fails to
+    /// hold (`!holds`), at some moment: `p` with its negations pushed down
+    /// to the tests, "not true" as `pred` renders NOT, and every test on
+    /// the clock, negated or not, taken as true.
+    fn at_any_moment(&mut self, p: &Pred, row: &str, holds: bool) -> String {
+        let each = |g: &mut Self, args: &[Pred], sep: &str| {
+            let parts: Vec<String> = args.iter().map(|a| g.at_any_moment(a, row, holds)).collect();
+            format!("({})", parts.join(sep))
+        };
+        match p {
+            Pred::And(args) => each(self, args, if holds { " AND " } else { " OR " }),
+            Pred::Or(args) => each(self, args, if holds { " OR " } else { " AND " }),
+            Pred::Not(inner) => self.at_any_moment(inner, row, !holds),
+            Pred::Test { test, .. } if !boundaries(test).is_empty() => "true".into(),
+            _ if holds => self.pred(p, row),
+            _ => negate(&self.pred(p, row), may_be_null(p)),
         }
     }
 

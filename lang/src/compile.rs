@@ -95,6 +95,17 @@ impl Compiled {
         codegen::relevance(&self.pred, relation, ROW, &self.key)
     }
 
+    /// `relevance` at any moment since the last sweep
+    /// (`codegen::relevance_lately`); the same as `relevance` when the
+    /// segment does not depend on time.
+    pub fn relevance_lately(&self, relation: &str) -> String {
+        if self.time_relative {
+            codegen::relevance_lately(&self.pred, relation, ROW, &self.key)
+        } else {
+            self.relevance(relation)
+        }
+    }
+
     /// What a row inserted into `relation` that passes `relevance` makes of
     /// its contact, when that alone decides it (`codegen::insert_decides`).
     pub fn insert_decides(&self, relation: &str) -> Option<bool> {

@@ -54,6 +54,10 @@ fn valid_definitions() {
             if relevance != "false" {
                 out.push_str(&format!("---- relevance of {} rows\n{relevance}\n", rel.name));
             }
+            let lately = codegen::relevance_lately(&checked.pred, &rel.name, "\"r\"", &cat.key);
+            if lately != relevance {
+                out.push_str(&format!("---- relevance of {} rows since the last sweep\n{lately}\n", rel.name));
+            }
             if let Some(member) = codegen::insert_decides(&checked.pred, &rel.name) {
                 let what = if member { "enters" } else { "leaves" };
                 out.push_str(&format!("---- a contact with a relevant {} row inserted {what}\n", rel.name));

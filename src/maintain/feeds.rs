@@ -43,6 +43,10 @@ pub struct Feed {
     /// target, whether a row of it can change the target
     /// (`codegen::relevance`), compiled for in-process evaluation.
     pub relevance: Option<RowFilters>,
+    /// With `relevance`, when a target depends on time: whether a row can
+    /// have changed a target at some moment since its last sweep
+    /// (`codegen::relevance_lately`), for deleted rows and old images.
+    pub relevance_lately: Option<RowFilters>,
     /// With `relevance`: per target, what a row inserted that can change it
     /// makes of the row's contact, when that alone decides it
     /// (`codegen::insert_decides`).
@@ -54,6 +58,13 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// What decides whether a row can change a target: for a row written
+    /// (`new`), whether it can now; for a row taken away, whether it can
+    /// have since the last sweep.
+    pub fn relevance(&self, new: bool) -> Option<&RowFilters> {
+        if new { self.relevance.as_ref() } else { self.relevance_lately.as_ref().or(self.relevance.as_ref()) }
+    }
+
     /// The targets that `local` does not cover.
     pub fn others(&self) -> Vec<&Target> {
         self.targets.iter().enumerate().filter(|(i, _)| !self.local.contains(i)).map(|(_, t)| t).collect()
@@ -103,6 +114,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
                 attnums: vec![],
                 watched: vec![],
                 relevance: None,
+                relevance_lately: None,
                 decided: vec![],
                 lookups: vec![],
                 pointers: vec![],
@@ -119,6 +131,10 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
             f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
             f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
+            if compiled.iter().any(|c| c.time_relative) {
+                let lately: Vec<String> = compiled.iter().map(|c| c.relevance_lately(name)).collect();
+                f.relevance_lately = Some(RowFilters::new(&regclass_text(table), row_type, &lately));
+            }
         }
     }
     for f in feeds.iter_mut().filter(|f| f.roles.iter().any(|r| matches!(r, Role::Source))) {

@@ -118,7 +118,7 @@ struct Relevant<'f> {
 /// the row images: the query over the transition table it replaces cost a
 /// one-row INSERT more than the decision (bench/findings.md).
 fn relevant<'f>(trigger: &Trigger<'_>, f: &'f Feed, new: bool) -> Relevant<'f> {
-    let Some(relevance) = &f.relevance else { unreachable!("a feed of one relation") };
+    let Some(relevance) = f.relevance(new) else { unreachable!("a feed of one relation") };
     let mut hit = vec![false; f.targets.len()];
     let mut keys = vec![];
     let mut decided = vec![];
@@ -209,8 +209,8 @@ fn on_row_update(trigger: &Trigger<'_>) {
             }
             continue;
         }
-        if let Some(relevance) = &f.relevance {
-            let (before, after) = (relevance.matches(old), relevance.matches(new));
+        if let (Some(before), Some(after)) = (f.relevance(false), f.relevance(true)) {
+            let (before, after) = (before.matches(old), after.matches(new));
             if !before.iter().chain(&after).any(|&hit| hit) {
                 continue;
             }

@@ -144,7 +144,8 @@ if caught_up; then
   wrong=$(psql_on "$SUB" -c "SELECT string_agg(segment, ', ') FROM public.exact('r_contacts') WHERE NOT exact" pub)
   if [ -n "$wrong" ]; then
     echo "subscriber: not exact: $wrong"; status=1
-    psql_on "$PORT" -c "SELECT * FROM public.exact('r_contacts')" -c "SELECT d.name, s.member_count, d.swept_at, d.refreshed_at, now(), (SELECT count(*) FROM segments.members m WHERE m.segment_id = d.id) FROM segments.segment_def d JOIN segments.segment s USING (id) WHERE d.name = 'Recently active'" -c "select max(at) from r_events" pub
+    psql_on "$PORT" pub -c "SELECT d.swept_at, d.refreshed_at, now() FROM segments.segment_def d WHERE d.name = 'Recently active'" -c "
+      SELECT m.key, (SELECT max(at) FROM r_events e WHERE e.contact_id::text = m.key), m.entered_at FROM segments.members m JOIN segments.segment s ON s.id = m.segment_id WHERE s.name = 'Recently active'"
   else
     echo "subscriber: memberships and counts equal the publisher's, every segment exact"
   fi

@@ -81,3 +81,25 @@ SELECT * FROM exact('tz.contacts');
 DROP VIEW tz.state, tz.utc;
 SELECT segments.unregister_source('tz.contacts', true);
 DROP SCHEMA tz CASCADE;
+
+-- A row that passed a relation's time filter when the membership was last
+-- decided, aged out of it since, and is deleted or changed before a sweep
+-- removed its contact (no sweeper works on this database): the write is
+-- what the contact's membership still rests on, so it is recomputed; no
+-- later sweep would find the contact, whose row is gone or no longer passes.
+CREATE SCHEMA aged;
+CREATE TABLE aged.contacts (id int PRIMARY KEY);
+CREATE TABLE aged.events (id int PRIMARY KEY, contact_id int, name text, at timestamptz);
+INSERT INTO aged.contacts VALUES (1), (2);
+INSERT INTO aged.events VALUES (1, 1, 'open', now()), (2, 2, 'open', now());
+SELECT segments.register_source('aged.contacts');
+SELECT segments.register_relation('events', 'aged.contacts', 'aged.events', 'contact_id');
+SELECT segments.create_segment('Opened lately', $$ANY events (name = 'open' AND at WITHIN LAST 1 seconds)$$) IS NOT NULL AS created;
+SELECT segments.create_segment('Not opened lately', $$NO events (NOT name != 'open' AND NOT at OLDER THAN 1 seconds)$$) IS NOT NULL AS created;
+SELECT s.name, m.id FROM segments.contacts_membership m JOIN segments.segment s ON s.id = m.segment_id ORDER BY 1, 2;
+SELECT pg_sleep(1.2);
+DELETE FROM aged.events WHERE id = 1;
+UPDATE aged.events SET name = 'click' WHERE id = 2;
+SELECT * FROM exact('aged.contacts');
+SELECT segments.unregister_source('aged.contacts', true);
+DROP SCHEMA aged CASCADE;
