@@ -419,6 +419,7 @@ impl<'s> TableWriter<'s> {
         // SAFETY: a fetch and an update of this table's rows through its
         // access method, in this statement.
         unsafe {
+            self.check_replica_identity(pg_sys::CmdType::CMD_UPDATE);
             let am = (*self.rel).rd_tableam;
             let fetch = (*am).tuple_fetch_row_version.expect("a table access method fetches rows");
             let update = (*am).tuple_update.expect("a table access method updates rows");
@@ -629,6 +630,7 @@ impl<'s> TableWriter<'s> {
     unsafe fn delete_tid(&self, tid: &mut pg_sys::ItemPointerData, wait: bool) -> pg_sys::TM_Result::Type {
         let estate = self.st.estate;
         unsafe {
+            self.check_replica_identity(pg_sys::CmdType::CMD_DELETE);
             let delete = (*(*self.rel).rd_tableam).tuple_delete.expect("a table access method deletes");
             let mut tmfd = pg_sys::TM_FailureData::default();
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
@@ -644,6 +646,16 @@ impl<'s> TableWriter<'s> {
                 )
             })
         }
+    }
+
+    /// The executor's refusal to update or delete rows of a table that a
+    /// publication replicates those of but that has no replica identity
+    /// (the subscriber could not find them): an ERROR naming the table,
+    /// before anything is written, rather than changes no subscriber can
+    /// apply. The extension's tables have one; this keeps it so if someone
+    /// sets `REPLICA IDENTITY NOTHING` on one.
+    unsafe fn check_replica_identity(&self, cmd: pg_sys::CmdType::Type) {
+        unsafe { pg_sys::CheckCmdReplicaIdentity(self.rel, cmd) }
     }
 
     /// The text form `text` of a value of column `att`, as a datum.
