@@ -220,3 +220,21 @@ GRANT SELECT ON segments.changes TO PUBLIC;
 -- refresh_due() last brought it up to date.
 ALTER TABLE segments.segment_def ADD COLUMN time_relative boolean NOT NULL DEFAULT false;
 ALTER TABLE segments.segment_def ADD COLUMN swept_at timestamptz;
+
+-- Tenants (SPEC §7): a source's tenant column, and the tenant each of its
+-- segments belongs to (its text form; NULL for sources without tenants).
+ALTER TABLE segments.source ADD COLUMN tenant_column name;
+ALTER TABLE segments.segment_def ADD COLUMN tenant text CHECK (tenant OPERATOR(pg_catalog.<>) '');
+CREATE INDEX segment_def_tenant ON segments.segment_def (source, tenant);
+-- Names are unique per tenant (SPEC §7), and among segments without one.
+DROP INDEX segments.segment_def_name;
+CREATE UNIQUE INDEX segment_def_name ON segments.segment_def (pg_catalog.lower(name), COALESCE(tenant, ''));
+-- Whether a segment of `tenant` is in view: while segments.tenant is set,
+-- only that tenant's are (for every role, superusers too: the functions and
+-- views test it themselves); otherwise all. Inlined like can_see.
+CREATE FUNCTION segments.in_tenant(tenant text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(pg_catalog.current_setting('segments.tenant', true), '') OPERATOR(pg_catalog.=) ''
+        OR tenant OPERATOR(pg_catalog.=) pg_catalog.current_setting('segments.tenant', true)
+$$;
+ALTER POLICY visible ON segments.segment_def USING (segments.can_see(shared, owner) AND segments.in_tenant(tenant));

@@ -15,9 +15,10 @@ CREATE FUNCTION segments.format(tree jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT segments._format(tree::pg_catalog.text) $$;
 CREATE FUNCTION segments.create_segment(name text, definition jsonb, kind text DEFAULT 'active',
                                         source regclass DEFAULT NULL, description text DEFAULT NULL,
-                                        shared boolean DEFAULT true, track_changes boolean DEFAULT false) RETURNS bigint
+                                        shared boolean DEFAULT true, track_changes boolean DEFAULT false,
+                                        tenant text DEFAULT NULL) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
-  SELECT segments._create_segment_from_tree(name, definition::pg_catalog.text, kind, source, description, shared, track_changes)
+  SELECT segments._create_segment_from_tree(name, definition::pg_catalog.text, kind, source, description, shared, track_changes, tenant)
 $$;
 -- The views run as their owner (who reads the count and membership tables)
 -- and show what the caller may see; security_barrier keeps the caller's
@@ -28,12 +29,13 @@ CREATE VIEW segments.segment WITH (security_barrier) AS
 SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.shared, d.track_changes,
        d.created_at, d.updated_at, d.refreshed_at,
        (SELECT COALESCE(pg_catalog.sum(c.delta), 0)::bigint FROM segments.count_delta c
-         WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count
+         WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count,
+       d.tenant
   FROM segments.segment_def d
- WHERE segments.can_see(d.shared, d.owner);
+ WHERE segments.can_see(d.shared, d.owner) AND segments.in_tenant(d.tenant);
 GRANT SELECT ON segments.segment TO PUBLIC;
 CREATE VIEW segments.members WITH (security_barrier) AS
 SELECT d.id AS segment_id, d.name AS segment_name, d.source, m.key, m.entered_at
   FROM segments.segment_def d CROSS JOIN LATERAL segments._members_of(d.id) m
- WHERE segments.can_see(d.shared, d.owner);
+ WHERE segments.can_see(d.shared, d.owner) AND segments.in_tenant(d.tenant);
 GRANT SELECT ON segments.members TO PUBLIC;

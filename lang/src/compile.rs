@@ -5,13 +5,13 @@
 //! decide a segment alone). The extension calls nothing else of the pipeline
 //! to store or maintain a segment.
 
-use crate::ast::Expr;
+use crate::ast::{Cmp, Expr, Test, Value};
 use crate::codegen;
 use crate::error::{Diagnostic, Span};
 use crate::format;
-use crate::model::{Catalog, Lookup, Table};
+use crate::model::{Catalog, Lookup, Table, Tenant, Ty};
 use crate::parser;
-use crate::typecheck::{self, Pred};
+use crate::typecheck::{self, OperandKind, Pred, Typed};
 
 /// The alias the predicates give the source row.
 pub const ROW: &str = "\"s\"";
@@ -60,6 +60,10 @@ fn first(problems: Vec<crate::error::Problem>, definition: &str) -> Diagnostic {
 
 fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compiled {
     let source = catalog.source.clone();
+    let pred = match &catalog.tenant {
+        Some(tenant) => within(pred, tenant, &source),
+        None => pred,
+    };
     Compiled {
         text: format::format(&expr),
         predicate: codegen::predicate(&pred, ROW, key),
@@ -73,6 +77,26 @@ fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compile
         source,
         key: key.to_string(),
     }
+}
+
+/// `pred` for the rows of one tenant: `<tenant column> = <value> AND pred`,
+/// so that everything compiled from it (the predicate, the columns read, the
+/// row filters) holds only that tenant's contacts, and a contact moved to
+/// another tenant leaves.
+fn within(pred: Pred, tenant: &Tenant, source: &Table) -> Pred {
+    let Some(column) = source.columns.iter().find(|c| c.name == tenant.column) else { return pred };
+    // A number is written into the SQL as it is: only what the lexer would
+    // accept as one; anything else becomes a quoted literal of the column's type.
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let number = tenant.value.strip_prefix('-').unwrap_or(&tenant.value);
+    let value = match column.ty {
+        Ty::Integer | Ty::Numeric if number.split_once('.').map_or(digits(number), |(a, b)| digits(a) && digits(b)) => {
+            Value::Number { span: Span::default(), value: tenant.value.clone() }
+        }
+        _ => Value::String { span: Span::default(), value: tenant.value.clone() },
+    };
+    let operand = Typed { kind: OperandKind::Column(column.clone()), ty: column.ty.clone(), nullable: !column.not_null };
+    Pred::And(vec![Pred::Test { operand, test: Test::Compare { cmp: Cmp::Eq, value } }, pred])
 }
 
 impl Compiled {
@@ -130,6 +154,21 @@ mod tests {
             ],
         };
         Catalog::new(contacts, "id")
+    }
+
+    #[test]
+    fn a_tenant_restricts_the_rows_and_is_read() {
+        let mut cat = catalog();
+        cat.tenant = Some(Tenant { column: "score".into(), value: "42".into() });
+        let c = compile("created_at IS NULL", &cat, "id").unwrap();
+        assert_eq!(c.text, "created_at IS NULL");
+        assert!(c.predicate.starts_with("(\"s\".\"score\" OPERATOR(pg_catalog.=) 42 AND "), "{}", c.predicate);
+        assert!(c.reads.iter().any(|(_, _, col)| col == "score"), "{:?}", c.reads);
+        assert!(c.local());
+        // Not a number: quoted, never written into the SQL as it is.
+        cat.tenant = Some(Tenant { column: "score".into(), value: "1 OR true".into() });
+        let c = compile("created_at IS NULL", &cat, "id").unwrap();
+        assert!(c.predicate.contains("'1 OR true'::"), "{}", c.predicate);
     }
 
     #[test]

@@ -146,11 +146,21 @@ pub struct Catalog {
     pub lookups: Vec<Lookup>,
     /// Segments of the same source that may be referenced.
     pub segments: Vec<SegmentRef>,
+    /// The tenant a definition is compiled for: only source rows whose
+    /// tenant column holds this value (its text form) can be members.
+    pub tenant: Option<Tenant>,
+}
+
+/// A source's tenant column and one tenant's value of it, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub column: String,
+    pub value: String,
 }
 
 impl Catalog {
     pub fn new(source: Table, key: &str) -> Self {
-        Catalog { source, key: key.into(), relations: vec![], lookups: vec![], segments: vec![] }
+        Catalog { source, key: key.into(), relations: vec![], lookups: vec![], segments: vec![], tenant: None }
     }
 
     pub fn relation(&self, name: &str) -> Option<&Relation> {

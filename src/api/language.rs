@@ -45,7 +45,8 @@ fn raise_regex_problem(expr: &ast::Expr, definition: &str) {
 /// relations, lookups and segments, or any table with just its columns.
 fn catalog_of(source: &PgRelation) -> Catalog {
     match registry::registered(source.oid()) {
-        Some(reg) => registry::for_source(&reg),
+        // A definition checked or explained for the tenant the caller acts for.
+        Some(reg) => registry::for_source(&reg, crate::state::tenant::current().as_deref()),
         None => registry::for_table(source.oid()),
     }
 }

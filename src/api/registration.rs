@@ -135,7 +135,11 @@ fn membership_name(rel: pg_sys::Oid) -> String {
 
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>, "NULL")) {
+fn register_source(
+    source: Option<PgRelation>,
+    key_column: default!(Option<&str>, "NULL"),
+    tenant_column: default!(Option<&str>, "NULL"),
+) {
     require_origin();
     let rel = required(source, "source").oid();
     require_table(rel);
@@ -163,6 +167,14 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
             format!("key column \"{key}\" of {} is not unique", regclass_text(rel)),
             "a source key needs a primary key or unique index on that column alone",
         );
+    }
+    if let Some(tenant) = tenant_column {
+        let (_, typname) = require_column(rel, tenant);
+        if !KEY_TYPES.contains(&typname.as_str()) {
+            bad_argument(format!(
+                "tenant column \"{tenant}\" is of type {typname}; a tenant column must be bigint, integer, uuid or text"
+            ));
+        }
     }
     let table = membership_name(rel);
     let membership = qualified("segments", &table);
@@ -195,11 +207,11 @@ fn register_source(source: Option<PgRelation>, key_column: default!(Option<&str>
         ), &[]);
         spi::run(
             &format!(
-                "INSERT INTO segments.source (relid, key_column, key_type, membership)
-                 VALUES ($1, $2, $3, {}::pg_catalog.regclass)",
+                "INSERT INTO segments.source (relid, key_column, key_type, membership, tenant_column)
+                 VALUES ($1, $2, $3, {}::pg_catalog.regclass, $4)",
                 literal(&membership)
             ),
-            &[rel.into(), key.as_str().into(), key_type.into()],
+            &[rel.into(), key.as_str().into(), key_type.into(), tenant_column.into()],
         );
         maintain::install::install_triggers(rel);
         maintain::install::sync_source(rel);

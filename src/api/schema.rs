@@ -96,13 +96,16 @@ fn refuse_unless_cascade(what: &str, segments: &[(i64, pg_sys::Oid, Option<Strin
     }
 }
 
-/// What role a column plays in a registration, if any: the source's key, a
-/// relation's contact column, a lookup's via column or target key.
+/// What role a column plays in a registration, if any: the source's key or
+/// tenant column, a relation's contact column, a lookup's via column or target key.
 fn registration_role(table: pg_sys::Oid, column: &str) -> Option<String> {
     spi::get::<String>(
         "SELECT x FROM (
              SELECT 'the key of source ' OPERATOR(pg_catalog.||) relid::pg_catalog.regclass::pg_catalog.text AS x
                FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1 AND key_column::pg_catalog.text OPERATOR(pg_catalog.=) $2
+             UNION ALL
+             SELECT 'the tenant column of source ' OPERATOR(pg_catalog.||) relid::pg_catalog.regclass::pg_catalog.text
+               FROM segments.source WHERE relid OPERATOR(pg_catalog.=) $1 AND tenant_column::pg_catalog.text OPERATOR(pg_catalog.=) $2
              UNION ALL
              SELECT 'the contact column of relation ' OPERATOR(pg_catalog.||) pg_catalog.quote_literal(name)
                FROM segments.relation WHERE relation OPERATOR(pg_catalog.=) $1 AND contact_column::pg_catalog.text OPERATOR(pg_catalog.=) $2
@@ -241,7 +244,7 @@ fn schema_change_end(tables: Vec<pg_sys::Oid>) {
             }
             maintain::install::sync_update_trigger(table);
             let definitions = spi::rows(
-                "SELECT s.id, s.name, s.definition, s.source::pg_catalog.oid
+                "SELECT s.id, s.name, s.definition, s.source::pg_catalog.oid, s.tenant
                    FROM segments.segment_read r JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) r.segment_id
                   WHERE r.relid OPERATOR(pg_catalog.=) $1 AND s.definition IS NOT NULL ORDER BY s.id",
                 &[table.into()],
@@ -250,12 +253,13 @@ fn schema_change_end(tables: Vec<pg_sys::Oid>) {
                         spi::column::<String>(r, 2).unwrap_or_default(),
                         spi::column::<String>(r, 3).unwrap_or_default(),
                         spi::column::<pg_sys::Oid>(r, 4).unwrap_or(pg_sys::Oid::INVALID),
+                        spi::column::<String>(r, 5),
                     )
                 },
             );
-            for (name, definition, source) in definitions {
+            for (name, definition, source, tenant) in definitions {
                 let Some(reg) = registry::registered(source) else { continue };
-                let cat = registry::for_source(&reg);
+                let cat = registry::for_source(&reg, tenant.as_deref());
                 if let Err(d) = segments_lang::compile(&definition, &cat, &reg.key) {
                     fail(
                         PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,

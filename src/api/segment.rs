@@ -26,19 +26,26 @@ pub struct Segment {
     pub shared: bool,
     pub track_changes: bool,
     pub can_modify: bool,
+    /// The tenant it belongs to, if its source has tenants.
+    pub tenant: Option<String>,
 }
 
+/// Within the tenant of `segments.tenant` if set (for every role: row
+/// security does not apply to superusers); two rows when the name is taken
+/// in several tenants and none is set.
 const FIND: &str = "
 SELECT id, name, kind, source::pg_catalog.oid, definition, shared, track_changes,
-       pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin()
-  FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)";
+       pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin(), tenant
+  FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)
+   AND segments.in_tenant(tenant)
+ LIMIT 2";
 
 /// Looks a segment up by name as the caller: a personal segment of someone
 /// else is "not found", exactly like one that does not exist.
 pub fn find(name: &str) -> Segment {
     let found = Spi::connect(|_| {
         read_kept(FIND, &[pg_sys::TEXTOID], &[name.into_datum()?]);
-        Some(Segment {
+        let segment = Segment {
             id: first(1)?,
             name: first(2)?,
             kind: first(3)?,
@@ -47,9 +54,19 @@ pub fn find(name: &str) -> Segment {
             shared: first(6)?,
             track_changes: first(7)?,
             can_modify: first(8)?,
-        })
+            tenant: first(9),
+        };
+        Some((segment, spi::result_column::<i64>(1).len()))
     });
-    found.unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")))
+    match found {
+        Some((segment, 1)) => segment,
+        Some(_) => fail_hint(
+            PgSqlErrorCode::ERRCODE_AMBIGUOUS_FUNCTION,
+            format!("segment name \"{name}\" is not unique: it exists in several tenants"),
+            "SET LOCAL segments.tenant to the tenant you act for",
+        ),
+        None => fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")),
+    }
 }
 
 /// Looks a segment up and requires the right to change it.
@@ -65,28 +82,29 @@ pub fn find_modifiable(name: &str) -> Segment {
     s
 }
 
-fn name_taken(name: &str, except: Option<i64>) -> bool {
+/// Names are unique per tenant (sources without tenants: among theirs).
+fn name_taken(name: &str, except: Option<i64>, tenant: Option<&str>) -> bool {
     as_owner(|| {
         spi::get::<bool>(
             "SELECT EXISTS (SELECT FROM segments.segment_def WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)
-                              AND id IS DISTINCT FROM $2)",
-            &[name.into(), except.into()],
+                              AND id IS DISTINCT FROM $2 AND tenant IS NOT DISTINCT FROM $3)",
+            &[name.into(), except.into(), tenant.into()],
         )
         .unwrap_or(false)
     })
 }
 
-fn require_free_name(name: &str, except: Option<i64>) {
+fn require_free_name(name: &str, except: Option<i64>, tenant: Option<&str>) {
     if name.is_empty() || name.chars().count() > 200 {
         bad_argument("a segment name has 1 to 200 characters".into());
     }
-    if name_taken(name, except) {
+    if name_taken(name, except, tenant) {
         fail(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("segment \"{name}\" already exists"));
     }
 }
 
-fn compile_new(definition: &str, reg: &Registered, shared: bool) -> Compiled {
-    let cat = registry::for_source(reg);
+fn compile_new(definition: &str, reg: &Registered, tenant: Option<&str>, shared: bool) -> Compiled {
+    let cat = registry::for_source(reg, tenant);
     let compiled = compile(definition, &cat, &reg.key);
     require_reads(&compiled);
     if shared {
@@ -204,6 +222,7 @@ fn create(
     description: Option<&str>,
     shared: bool,
     track_changes: bool,
+    tenant: Option<&str>,
 ) -> i64 {
     crate::state::replication::require_origin();
     if kind != "active" && kind != "static" {
@@ -212,9 +231,10 @@ fn create(
     let rel = resolve_source(source);
     let reg = require_registered(rel);
     require_select(rel);
-    require_free_name(name, None);
+    let tenant = crate::state::tenant::of_new_segment(&reg, tenant);
+    require_free_name(name, None, tenant.as_deref());
     let compiled = match definition.as_deref() {
-        Some(d) => Some(compile_new(d, &reg, shared)),
+        Some(d) => Some(compile_new(d, &reg, tenant.as_deref(), shared)),
         None if kind == "static" => None,
         None => bad_argument("an active segment needs a definition".into()),
     };
@@ -224,8 +244,8 @@ fn create(
             maintain::writers::block_writers(&reg);
         }
         let id = spi::get::<i64>(
-            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes)
-             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8) RETURNING id",
+            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes, tenant)
+             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8, $9) RETURNING id",
             &[
                 name.into(),
                 kind.into(),
@@ -235,6 +255,7 @@ fn create(
                 owner.into(),
                 shared.into(),
                 track_changes.into(),
+                tenant.clone().into(),
             ],
         )
         .expect("INSERT … RETURNING gives the id");
@@ -263,9 +284,10 @@ fn create_segment(
     description: default!(Option<&str>, "NULL"),
     shared: default!(bool, true),
     track_changes: default!(bool, false),
+    tenant: default!(Option<&str>, "NULL"),
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
-    create(name, definition.map(str::to_string), kind, source, description, shared, track_changes)
+    create(name, definition.map(str::to_string), kind, source, description, shared, track_changes, tenant)
 }
 
 /// `create_segment(name, definition jsonb, …)`, whose SQL signature is a
@@ -280,10 +302,11 @@ fn create_segment_from_tree(
     description: Option<&str>,
     shared: Option<bool>,
     track_changes: Option<bool>,
+    tenant: Option<&str>,
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
     let (shared, track_changes) = (required(shared, "shared"), required(track_changes, "track_changes"));
-    create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes)
+    create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes, tenant)
 }
 
 #[pg_extern(volatile)]
@@ -291,7 +314,7 @@ fn create_segment_from_tree(
 fn redefine_segment(name: &str, definition: &str) {
     let seg = find_modifiable(name);
     let reg = require_registered(seg.source);
-    let compiled = compile_new(definition, &reg, seg.shared);
+    let compiled = compile_new(definition, &reg, seg.tenant.as_deref(), seg.shared);
     as_owner(|| {
         if seg.kind == "active" {
             maintain::writers::block_writers(&reg);
@@ -329,7 +352,7 @@ fn redefine_segment(name: &str, definition: &str) {
 #[search_path(pg_catalog, pg_temp)]
 fn rename_segment(name: &str, new_name: &str) {
     let seg = find_modifiable(name);
-    require_free_name(new_name, Some(seg.id));
+    require_free_name(new_name, Some(seg.id), seg.tenant.as_deref());
     as_owner(|| {
         spi::run(
             "UPDATE segments.segment_def SET name = $2, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",

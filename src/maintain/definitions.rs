@@ -22,6 +22,8 @@ pub struct Target {
     pub definition: String,
     pub track_changes: bool,
     pub shared: bool,
+    /// The tenant it belongs to, if its source has tenants.
+    pub tenant: Option<String>,
 }
 
 thread_local! {
@@ -35,10 +37,15 @@ thread_local! {
 pub fn compiled(id: i64, definition: &str, reg: &Registered) -> Rc<Compiled> {
     COMPILED.with(|m| {
         m.get_or((id, definition.to_string()), || {
-            let cat = registry::for_source(reg);
+            let cat = registry::for_source(reg, tenant_of(id).as_deref());
             segments_lang::compile(definition, &cat, &reg.key).unwrap_or_else(|d| raise(&d))
         })
     })
+}
+
+/// The tenant segment `id` belongs to, if its source has tenants.
+pub fn tenant_of(id: i64) -> Option<String> {
+    spi::get::<String>("SELECT tenant FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1", &[id.into()])
 }
 
 /// Where the sweep of segment `id` starts: the horizon its last sweep or
@@ -113,7 +120,7 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
              SELECT x.segment_id, hit.depth OPERATOR(pg_catalog.+) 1
                FROM segments.dependency x JOIN hit ON x.depends_on OPERATOR(pg_catalog.=) hit.id
               WHERE hit.depth OPERATOR(pg_catalog.<) 1000)
-         SELECT d.id, d.name, d.definition, d.track_changes, d.shared, h.depth
+         SELECT d.id, d.name, d.definition, d.track_changes, d.shared, h.depth, d.tenant
            FROM (SELECT id, max(depth) AS depth FROM hit GROUP BY id) h
            JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) h.id
           WHERE d.kind OPERATOR(pg_catalog.=) 'active'
@@ -130,6 +137,7 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
                 track_changes: r.get(4).ok().flatten().unwrap_or(false),
                 shared: r.get(5).ok().flatten().unwrap_or(true),
                 depth: r.get(6).ok().flatten().unwrap_or(0),
+                tenant: r.get(7).ok().flatten(),
             })
             .collect()
     })

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
+use super::notify::Entry;
 use super::definitions::Target;
 use super::feeds::Feed;
 use super::recompute::{account, Delta};
@@ -43,7 +44,7 @@ pub struct Flip {
 
 /// Applies membership flips of `targets` of feed `f`: the contacts' rows
 /// are locked (by the UPDATE itself, or `recompute::lock_contacts`).
-pub fn apply(f: &Feed, targets: &[&Target], flips: &[&Flip], summary: &mut Vec<String>) {
+pub fn apply(f: &Feed, targets: &[&Target], flips: &[&Flip], summary: &mut Vec<Entry>) {
     let tracked: Vec<i64> = targets.iter().filter(|t| t.track_changes).map(|t| t.id).collect();
     let deltas = write(&f.reg, flips, &tracked);
     account(targets, &deltas, summary);

@@ -331,7 +331,7 @@ fn deltas() -> HashMap<i64, Delta> {
 /// contact), one statement per dependency level. Returns how many
 /// memberships changed and the NOTIFY entries of the tracked, shared
 /// segments that changed.
-pub fn by_level(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<String>) {
+pub fn by_level(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<notify::Entry>) {
     let mut changed = 0;
     let mut summary = vec![];
     for level in targets.chunk_by(|a, b| a.depth == b.depth) {
@@ -344,7 +344,7 @@ pub fn by_level(targets: &[&Target], reg: &Registered, rows: Rows) -> (i64, Vec<
 /// Bookkeeping after membership changes of `targets`: folds counts now and
 /// then, and adds the NOTIFY entries of tracked, shared segments to
 /// `summary`. Returns how many memberships changed.
-pub fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<String>) -> i64 {
+pub fn account(targets: &[&Target], deltas: &HashMap<i64, Delta>, summary: &mut Vec<notify::Entry>) -> i64 {
     let mut changed = 0;
     // Few of many segments change at a time: their ids, sorted, are cheaper
     // to search than the map is to hash once per target.

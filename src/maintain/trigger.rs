@@ -20,7 +20,7 @@ use segments_lang::codegen::ident;
 use super::definitions::Target;
 use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
-use super::notify::notify;
+use super::notify::{notify, Entry};
 use super::inflight::{announce_inserted, lock_referenced_contacts, share_lookups};
 use super::recompute::{by_level, contacts_via, lock_contacts, require_same_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
@@ -241,7 +241,7 @@ fn on_row_update(trigger: &Trigger<'_>) {
 
 /// Recomputes `targets` of the feed for the contacts `keys` (None: all),
 /// adding NOTIFY entries to `summary`.
-fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary: &mut Vec<String>) {
+fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary: &mut Vec<Entry>) {
     if targets.is_empty() {
         return;
     }
@@ -264,7 +264,7 @@ fn maintain_feed(f: &Feed, targets: &[&Target], keys: Option<&[String]>, summary
 /// under their keys, without a query; the other targets by recompute. A
 /// decided target is recomputed too if one of its contacts was not locked
 /// that way (gone, given another key, or locked by the statement).
-fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<String>) {
+fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<Entry>) {
     if r.keys.is_empty() || r.targets.is_empty() {
         return;
     }
@@ -299,7 +299,7 @@ fn maintain_relation(f: &Feed, r: Relevant, generation: u64, summary: &mut Vec<S
 }
 
 /// The UPDATE statement trigger: applies what the row trigger collected.
-fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<String>) {
+fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
     let mut flips = vec![];
     let mut keys = vec![];
     let mut repointed = vec![];
@@ -375,7 +375,7 @@ fn on_statement(trigger: &Trigger<'_>) {
 /// The statement triggers of INSERT, DELETE and TRUNCATE; `generation`: the
 /// catalog generation the feed `f` was read under. What runs SQL runs with
 /// the search_path pinned.
-fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &mut Vec<String>) {
+fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &mut Vec<Entry>) {
     let all: Vec<&Target> = f.targets.iter().collect();
     match op {
         // A truncated source left every segment already

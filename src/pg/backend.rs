@@ -216,3 +216,14 @@ pub fn open_relation(relid: pg_sys::Oid) -> pgrx::PgRelation {
     // segment catalog name existing tables.
     unsafe { pgrx::PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) }
 }
+
+/// The value of setting `name` (a custom one may be unset: None), read
+/// without a query: `is_member` asks for every row of a query.
+pub fn setting(name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: a lookup in the GUC tables; the value is copied before any
+    // other GUC call can change it.
+    unsafe {
+        let value = pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        (!value.is_null()).then(|| std::ffi::CStr::from_ptr(value).to_string_lossy().into_owned())
+    }
+}

@@ -3,7 +3,7 @@
 use pgrx::prelude::*;
 
 use segments_lang::codegen;
-use segments_lang::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Ty};
+use segments_lang::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Tenant, Ty};
 
 use crate::pg::guard::under_latest_snapshot as latest;
 use crate::pg::spi::{self, first, read_kept, result_column};
@@ -128,6 +128,9 @@ pub struct Registered {
     pub membership_table: String,
     /// The membership table's oid (the row trigger writes it directly).
     pub membership_relid: pg_sys::Oid,
+    /// The column saying which tenant a contact belongs to, if the source
+    /// has tenants: each of its segments holds one tenant's contacts.
+    pub tenant_column: Option<String>,
 }
 
 impl Registered {
@@ -151,7 +154,8 @@ const REGISTERED: &str = "
 SELECT s.key_column::pg_catalog.text,
        pg_catalog.format('%I.%I', tn.nspname, t.typname),
        mn.nspname::pg_catalog.text, m.relname::pg_catalog.text,
-       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text, s.membership::pg_catalog.oid
+       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text, s.membership::pg_catalog.oid,
+       s.tenant_column::pg_catalog.text
   FROM segments.source s
   JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) s.relid
   JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
@@ -174,6 +178,7 @@ pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
                 membership_schema: get(3)?,
                 membership_table: get(4)?,
                 membership_relid: first::<pg_sys::Oid>(7)?,
+                tenant_column: get(8),
             })
         })
     })
@@ -217,10 +222,14 @@ pub fn only_source() -> Option<pg_sys::Oid> {
     }
 }
 
-/// The full catalog of a registered source: its columns, registered
-/// relations and lookups, and the segments of the source the caller can see.
-pub fn for_source(reg: &Registered) -> Catalog {
+/// The full catalog of a registered source for a definition of `tenant`'s
+/// (None: the source has no tenants): its columns, registered relations and
+/// lookups, and the segments of the source and tenant the caller can see.
+pub fn for_source(reg: &Registered, tenant: Option<&str>) -> Catalog {
     let mut cat = Catalog::new(table(reg.relid), &reg.key);
+    if let (Some(column), Some(value)) = (&reg.tenant_column, tenant) {
+        cat.tenant = Some(Tenant { column: column.clone(), value: value.to_string() });
+    }
     let texts = |i: i32| result_column::<String>(i).into_iter().map(Option::unwrap_or_default);
     let oids = |i: i32| result_column::<pg_sys::Oid>(i).into_iter().map(|o| o.unwrap_or(pg_sys::Oid::INVALID));
     let relations: Vec<_> = Spi::connect(|_| {
@@ -249,9 +258,10 @@ pub fn for_source(reg: &Registered) -> Catalog {
     }
     cat.segments = Spi::connect(|_| {
         read_kept(
-            "SELECT id, name FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY id",
-            &[pg_sys::OIDOID],
-            &[reg.relid.into()],
+            "SELECT id, name FROM segments.segment_def
+              WHERE source OPERATOR(pg_catalog.=) $1 AND COALESCE(tenant, '') OPERATOR(pg_catalog.=) $2 ORDER BY id",
+            &[pg_sys::OIDOID, pg_sys::TEXTOID],
+            &[reg.relid.into(), tenant.unwrap_or("").into_datum().expect("a text is a datum")],
         );
         result_column::<i64>(1)
             .into_iter()
