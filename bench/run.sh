@@ -11,7 +11,7 @@
 #                   the 2-client ratios of 5-second runs spread over 0.74–1.00
 #                   on this machine, of 15-second runs over 0.83–0.87)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
-#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9")
+#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10")
 #   BENCH_REPS      repetitions of every measurement (default 3; 5 for the
 #                   single-row UPDATEs of workload 2, whose targets are
 #                   closest to the run-to-run noise)
@@ -30,7 +30,7 @@ N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 T2=${BENCH_W2_SECONDS:-15}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
-WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9} "
+WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10} "
 REPS=$(seq "${BENCH_REPS:-3}")
 W2_REPS=$(seq "${BENCH_REPS:-5}")
 want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
@@ -87,9 +87,10 @@ run_pgbench() {
   taskset -c "$cpus" pgbench -n -h /tmp -p "$PORT" -U postgres -c "$c" -j "$c" -T "$s" "$@" $DB 2>/dev/null
   server_on "$ALL_CPUS"
 }
-# tps CLIENTS SCRIPT [SECONDS]
+# tps CLIENTS SCRIPT [SECONDS [PGBENCH OPTIONS…]]
 tps() {
-  run_pgbench "$1" "${3:-$T}" -f "$2" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | awk '{ printf ($1 < 100 ? "%.1f" : "%.0f"), $1 }'
+  local c=$1 f=$2 s=${3:-$T}; shift $(( $# < 3 ? $# : 3 ))
+  run_pgbench "$c" "$s" -f "$f" "$@" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | awk '{ printf ($1 < 100 ? "%.1f" : "%.0f"), $1 }'
 }
 # The mean latency in µs of each of two scripts, "A B", from one pgbench run
 # that picks one of them for every transaction: both meet the same moments
@@ -702,4 +703,58 @@ done
 for v in plain pg; do
   row "9: 8 clients, company UPDATE + 71-row range UPDATE + contact UPDATE | 3 on companies | $v | 8 | $(median ${tp[$v]}) tps, $(median ${dl[$v]})% deadlocked | $(paired "${tp[$v]}" "${tp[plain]}") | —"
 done
+fi
+
+
+# --- Workload 10: tenants (SPEC §7). One contacts table of 1,000 accounts
+# (an index on account_id), 10 segments per account in a realistic mix (text
+# equality and IN lists, ranges, OR, NOT): a single-row UPDATE of a read
+# column, the first write of a new connection (pgbench -C: a connection per
+# transaction), a tenant's segment created, and the memory of a backend that
+# wrote one tenant's contact.
+if want 10; then
+say "tenants"
+A10=1000
+W10_DEFS=("country = 'DE'" "score > 50" "plan IN ('pro', 'enterprise')" "country = 'DE' AND score > 80"
+          "plan = 'free' AND score < 10" "score BETWEEN 20 AND 40" "country != 'BR'" "plan = 'pro' OR score > 95"
+          "country IN ('DE', 'AT') AND plan = 'pro'" "country = 'FR' AND NOT plan = 'free'")
+for v in plain pg; do
+  sql <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE TABLE t10_$v (id bigint PRIMARY KEY, account_id int NOT NULL, country text, plan text, score int);
+INSERT INTO t10_$v SELECT i, 1 + i % $A10, (ARRAY['DE','BR','AT','FR'])[1 + i % 4],
+                          (ARRAY['free','pro','enterprise'])[1 + (i / 4) % 3], (i * 7) % 100
+  FROM generate_series(1, $N) i;
+CREATE INDEX ON t10_$v (account_id);
+VACUUM ANALYZE t10_$v;
+SQL
+  cat > "/tmp/bench_w10_$v.sql" <<SQL
+\set k random(1, $N)
+UPDATE t10_$v SET score = (score + 1) % 100 WHERE id = :k;
+SQL
+done
+sql -c "SELECT segments.register_source('t10_pg', tenant_column => 'account_id')" >/dev/null
+creates=""
+for i in "${!W10_DEFS[@]}"; do
+  creates+="PERFORM segments.create_segment('w10 $i', \$d\$${W10_DEFS[$i]}\$d\$, source => 't10_pg', tenant => a::text); "
+done
+all_ms=$(ms "FOR a IN 1..$A10 LOOP $creates END LOOP")
+one_ms=$(ms "PERFORM segments.create_segment('w10 extra', \$d\$country = 'DE' AND score > 10\$d\$, source => 't10_pg', tenant => '7')")
+sql -c "VACUUM ANALYZE" >/dev/null
+declare -A tp=() cn=()
+for rep in $REPS; do
+  for v in $(rotate "$rep" plain pg); do
+    tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w10_$v.sql")"
+    cn[$v]="${cn[$v]:-} $(tps 1 "/tmp/bench_w10_$v.sql" "$T" -C)"
+  done
+done
+mem=$(sql -c "UPDATE t10_pg SET score = (score + 1) % 100 WHERE id = 42" \
+          -c "SELECT round(sum(total_bytes) / 1048576.0, 1) FROM pg_backend_memory_contexts")
+for v in plain pg; do
+  row "10: single-row UPDATE of a read column, $A10 tenants × 10 segments | $((A10 * 10)) | $v | 1 | $(median ${tp[$v]}) tps | $(paired "${tp[$v]}" "${tp[plain]}") | ≥ 0.8×"
+done
+first=$(awk -v p="$(median ${cn[pg]})" -v q="$(median ${cn[plain]})" 'BEGIN { printf "%.1f", 1000 / p - 1000 / q }')
+row "10: the same, a new connection for every UPDATE (pgbench -C) | $((A10 * 10)) | pg | 1 | $(median ${cn[pg]}) tps (plain $(median ${cn[plain]})), $first ms more per connection | $(paired "${cn[pg]}" "${cn[plain]}") | ≤ 50 ms more"
+row "10: create_segment of one tenant ($((N / A10)) contacts) | $((A10 * 10)) | pg | 1 | $one_ms ms (all $((A10 * 10)): $all_ms ms) | — | ≤ 20 ms"
+row "10: memory contexts of a backend after one UPDATE of one tenant's contact | $((A10 * 10)) | pg | 1 | $mem MB | — | ≤ 16 MB"
 fi

@@ -81,15 +81,17 @@ pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
     compiled(id, definition, reg).predicate.clone()
 }
 
-/// Active segments of `source` that read `table`, then every active segment
-/// that references one of them, dependencies first.
-pub fn targets(source: pg_sys::Oid, table: pg_sys::Oid) -> Vec<Target> {
+/// Active segments of `source` (of `tenant`'s, for a source with tenants)
+/// that read `table`, then every active segment that references one of
+/// them, dependencies first.
+pub fn targets_of(source: pg_sys::Oid, table: pg_sys::Oid, tenant: Option<&str>) -> Vec<Target> {
     closure(
         "SELECT d.id, 0 FROM segments.segment_def d
           WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active'
+            AND COALESCE(d.tenant, '') OPERATOR(pg_catalog.=) $3
             AND EXISTS (SELECT FROM segments.segment_read r
                          WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2)",
-        &[source.into(), table.into()],
+        &[source.into(), table.into(), tenant.unwrap_or("").into()],
     )
 }
 

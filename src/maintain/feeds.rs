@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
-use super::definitions::{compiled, targets, Target};
+use super::definitions::{compiled, targets_of, Target};
 use super::install::watched_columns;
 use super::writers::check_definitions;
 use crate::pg::rowfilter::RowFilters;
@@ -55,9 +55,69 @@ pub struct Feed {
     /// attribute numbers of their `via` columns (a contact's pointers).
     pub lookups: Vec<Lookup>,
     pub pointers: Vec<i32>,
+    /// The tenant whose segments `targets` are (a part of a source with
+    /// tenants), None for a source without.
+    pub tenant: Option<String>,
+    /// For a source with tenants: its feed holds no targets itself; each
+    /// tenant's part is built when a write first touches that tenant
+    /// (`part`), so a write evaluates, and a backend compiles, only the
+    /// segments of the tenants it touches.
+    pub parts: Option<Parts>,
+}
+
+/// The parts of a feed of a source with tenants, by tenant.
+pub struct Parts {
+    /// The attribute number of the tenant column in the table's rows, when
+    /// the table is the source (0 otherwise: a row of another table says
+    /// nothing of its contact's tenant).
+    pub tenant_attnum: i32,
+    built: std::cell::RefCell<std::collections::HashMap<String, Rc<Feed>>>,
 }
 
 impl Feed {
+    /// Whether writes of the table can change a segment of this source.
+    pub fn maintains(&self) -> bool {
+        if self.parts.is_some() { !self.watched.is_empty() } else { !self.targets.is_empty() }
+    }
+
+    /// Tenant `tenant`'s part of a feed of a source with tenants, built
+    /// on first use (the trigger's `trigger`) for this catalog generation.
+    pub fn part(&self, trigger: &Trigger<'_>, tenant: &str) -> Rc<Feed> {
+        let Some(parts) = &self.parts else { unreachable!("a source with tenants") };
+        if let Some(p) = parts.built.borrow().get(tenant) {
+            return p.clone();
+        }
+        let part = Rc::new(trigger_work(|| {
+            let mut part = self.skeleton(targets_of(self.reg.relid, trigger.relid(), Some(tenant)));
+            part.tenant = Some(tenant.to_string());
+            complete(&mut part, trigger);
+            check_definitions(&[self.reg.relid]);
+            part
+        }));
+        parts.built.borrow_mut().insert(tenant.to_string(), part.clone());
+        part
+    }
+
+    /// A feed of the same source and roles with `targets`, nothing compiled.
+    fn skeleton(&self, targets: Vec<Target>) -> Feed {
+        Feed {
+            targets,
+            roles: self.roles.clone(),
+            reg: self.reg.clone(),
+            local: vec![],
+            filters: None,
+            attnums: self.attnums.clone(),
+            watched: self.watched.clone(),
+            relevance: None,
+            relevance_lately: None,
+            decided: vec![],
+            lookups: vec![],
+            pointers: vec![],
+            tenant: None,
+            parts: None,
+        }
+    }
+
     /// What decides whether a row can change a target: for a row written
     /// (`new`), whether it can now; for a row taken away, whether it can
     /// have since the last sweep.
@@ -104,7 +164,11 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
         if let Some(f) = feeds.iter_mut().find(|f| f.reg.relid == source) {
             f.roles.push(role);
         } else if let Some(reg) = registry::registered(source) {
-            let targets = targets(source, table);
+            let tenants = reg.tenant_column.as_ref().map(|column| Parts {
+                tenant_attnum: if source == table { attnum(column) } else { 0 },
+                built: Default::default(),
+            });
+            let targets = if tenants.is_some() { vec![] } else { targets_of(source, table, None) };
             feeds.push(Feed {
                 targets,
                 roles: vec![role],
@@ -118,26 +182,40 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
                 decided: vec![],
                 lookups: vec![],
                 pointers: vec![],
+                tenant: None,
+                parts: tenants,
             });
         }
     }
     for f in feeds.iter_mut() {
         f.attnums = f.roles.iter().map(|r| attnum(r.column(&f.reg))).collect();
         f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(c)).filter(|&n| n > 0).collect();
-    }
-    for f in feeds.iter_mut() {
-        if let [Role::Relation { name, .. }] = f.roles.as_slice() {
-            let compiled: Vec<Rc<Compiled>> = f.targets.iter().map(|t| compiled(t.id, &t.definition, &f.reg)).collect();
-            let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
-            f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
-            f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
-            if compiled.iter().any(|c| c.time_relative) {
-                let lately: Vec<String> = compiled.iter().map(|c| c.relevance_lately(name)).collect();
-                f.relevance_lately = Some(RowFilters::new(&regclass_text(table), row_type, &lately));
-            }
+        if f.parts.is_none() {
+            complete(f, trigger);
         }
     }
-    for f in feeds.iter_mut().filter(|f| f.roles.iter().any(|r| matches!(r, Role::Source))) {
+    // What was read above was read under the transaction's snapshot.
+    check_definitions(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
+    feeds
+}
+
+/// Compiles what the trigger decides in process for the targets of `f`:
+/// the relevance of a relation's rows, the lookups a contact points at, the
+/// row filters of the segments that read only the contact's row.
+fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
+    let (table, row_type) = (trigger.relid(), trigger.row_type());
+    let attnum = |name: &str| row_type.attnum(name).map_or(0, i32::from);
+    if let [Role::Relation { name, .. }] = f.roles.as_slice() {
+        let compiled: Vec<Rc<Compiled>> = f.targets.iter().map(|t| compiled(t.id, &t.definition, &f.reg)).collect();
+        let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
+        f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
+        f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
+        if compiled.iter().any(|c| c.time_relative) {
+            let lately: Vec<String> = compiled.iter().map(|c| c.relevance_lately(name)).collect();
+            f.relevance_lately = Some(RowFilters::new(&regclass_text(table), row_type, &lately));
+        }
+    }
+    if f.roles.iter().any(|r| matches!(r, Role::Source)) {
         for t in &f.targets {
             for l in &compiled(t.id, &t.definition, &f.reg).lookups {
                 if !f.lookups.iter().any(|m| m.name == l.name) {
@@ -147,7 +225,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             }
         }
     }
-    for f in feeds.iter_mut().filter(|f| matches!(f.roles.as_slice(), [Role::Source])) {
+    if matches!(f.roles.as_slice(), [Role::Source]) {
         let mut predicates = vec![];
         for (i, t) in f.targets.iter().enumerate() {
             let c = compiled(t.id, &t.definition, &f.reg);
@@ -160,12 +238,10 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             f.filters = Some(RowFilters::new(&f.reg.source, row_type, &predicates));
         }
     }
-    // What was read above was read under the transaction's snapshot.
-    check_definitions(&feeds.iter().map(|f| f.reg.relid).collect::<Vec<_>>());
-    feeds
 }
 
 /// How a table relates to a source.
+#[derive(Clone)]
 pub enum Role {
     Source,
     /// `name`: the relation's registered name, as definitions call it.

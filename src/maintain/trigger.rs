@@ -24,7 +24,9 @@ use super::notify::{notify, Entry};
 use super::inflight::{announce_inserted, lock_referenced_contacts, share_lookups};
 use super::recompute::{by_level, contacts_via, lock_contacts, require_same_contacts, Rows, FEW_CONTACTS};
 use crate::pg::backend;
-use crate::pg::spi::{result_column, run_kept, run_latest_with, with_transition_tables};
+use crate::pg::guard::under_latest_snapshot;
+use crate::pg::spi::{self, result_column, run_kept, run_latest_with, with_transition_tables};
+use crate::pg::trigger::Row;
 use crate::state::counts;
 use crate::pg::trigger::{Op, Trigger};
 use crate::state::cache;
@@ -162,6 +164,10 @@ struct Pending {
     /// The subtransaction the row was updated in (see `on_subxact`).
     subxact: pg_sys::SubTransactionId,
     source: pg_sys::Oid,
+    /// The tenant part of the feed that decided it (`Feed::tenant`); None
+    /// also for rows of a source with tenants that say nothing of the
+    /// contact's tenant (relations, lookups): sorted by tenant later.
+    tenant: Option<String>,
     touch: Touch,
 }
 
@@ -184,58 +190,74 @@ fn on_row_update(trigger: &Trigger<'_>) {
     let generation = cache::generation();
     let feeds = feeds(trigger);
     let mut seen = vec![];
-    let mut push = |source: pg_sys::Oid, touch: Touch| seen.push(Pending { subxact, source, touch });
-    for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
+    for f in feeds.iter().filter(|f| f.maintains()) {
         if f.watched.iter().all(|&n| old.same_bytes(&new, n) != Some(false)) {
             continue;
         }
-        let source = f.reg.relid;
-        // The source's only role is `Role::Source` when it has filters:
-        // `attnums[0]` is the key's.
-        if let (Some(filters), true) = (&f.filters, old.same_key(&new, f.attnums[0])) {
-            let flipped = filters.flips(old, new);
-            if flipped.is_empty() && f.local.len() == f.targets.len() {
-                continue;
-            }
-            // The key is not NULL (same_key).
-            let key = new.text(f.attnums[0]).unwrap_or_default();
-            let repointed = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
-            for (j, enter) in flipped {
-                let segment = f.targets[f.local[j]].id;
-                push(source, Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
-            }
-            if f.local.len() < f.targets.len() {
-                push(source, Touch::Contact { key, all: false, repointed });
-            }
-            continue;
-        }
-        if let (Some(before), Some(after)) = (f.relevance(false), f.relevance(true)) {
-            let (before, after) = (before.matches(old), after.matches(new));
-            if !before.iter().chain(&after).any(|&hit| hit) {
-                continue;
-            }
-        }
-        let pointers_moved = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
-        for (role, &n) in f.roles.iter().zip(&f.attnums) {
-            let repointed = pointers_moved || !old.same_key(&new, n);
-            for tuple in [old, new] {
-                let Some(value) = tuple.text(n) else { continue };
-                match role {
-                    Role::Lookup { via_column, target_type, .. } => {
-                        push(
-                            source,
-                            Touch::Lookup { via_column: via_column.clone(), target_type: target_type.clone(), value },
-                        )
-                    }
-                    Role::Source => push(source, Touch::Contact { key: value, all: true, repointed }),
-                    Role::Relation { .. } => push(source, Touch::Contact { key: value, all: true, repointed: false }),
+        let mut push = |touch: Touch| seen.push(Pending { subxact, source: f.reg.relid, tenant: None, touch });
+        match &f.parts {
+            // A contact's row: the parts of its old and new tenant (a
+            // contact moved to another tenant leaves the old one's segments).
+            Some(parts) if parts.tenant_attnum > 0 => {
+                let mut tenants: Vec<String> =
+                    [old.text(parts.tenant_attnum), new.text(parts.tenant_attnum)].into_iter().flatten().collect();
+                tenants.dedup();
+                for tenant in tenants {
+                    let part = f.part(trigger, &tenant);
+                    updated_row(&part, old, new, generation, &mut |touch| {
+                        seen.push(Pending { subxact, source: f.reg.relid, tenant: Some(tenant.clone()), touch })
+                    });
                 }
             }
+            _ => updated_row(f, old, new, generation, &mut push),
         }
     }
     // Nothing seen: the statement trigger has nothing to do.
     if !seen.is_empty() {
         UPDATED.with(|u| u.borrow_mut().entry(table).or_default().extend(seen));
+    }
+}
+
+/// What one updated row asks of feed `f` (`on_row_update`), given to `push`.
+fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, generation: u64, push: &mut dyn FnMut(Touch)) {
+    // The source's only role is `Role::Source` when it has filters:
+    // `attnums[0]` is the key's.
+    if let (Some(filters), true) = (&f.filters, old.same_key(&new, f.attnums[0])) {
+        let flipped = filters.flips(old, new);
+        if flipped.is_empty() && f.local.len() == f.targets.len() {
+            return;
+        }
+        // The key is not NULL (same_key).
+        let key = new.text(f.attnums[0]).unwrap_or_default();
+        let repointed = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
+        for (j, enter) in flipped {
+            let segment = f.targets[f.local[j]].id;
+            push(Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
+        }
+        if f.local.len() < f.targets.len() {
+            push(Touch::Contact { key, all: false, repointed });
+        }
+        return;
+    }
+    if let (Some(before), Some(after)) = (f.relevance(false), f.relevance(true)) {
+        let (before, after) = (before.matches(old), after.matches(new));
+        if !before.iter().chain(&after).any(|&hit| hit) {
+            return;
+        }
+    }
+    let pointers_moved = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
+    for (role, &n) in f.roles.iter().zip(&f.attnums) {
+        let repointed = pointers_moved || !old.same_key(&new, n);
+        for tuple in [old, new] {
+            let Some(value) = tuple.text(n) else { continue };
+            match role {
+                Role::Lookup { via_column, target_type, .. } => {
+                    push(Touch::Lookup { via_column: via_column.clone(), target_type: target_type.clone(), value })
+                }
+                Role::Source => push(Touch::Contact { key: value, all: true, repointed }),
+                Role::Relation { .. } => push(Touch::Contact { key: value, all: true, repointed: false }),
+            }
+        }
     }
 }
 
@@ -305,7 +327,7 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
     let mut repointed = vec![];
     let mut all = false;
     let mut via: HashMap<(&str, &str), Vec<String>> = HashMap::new();
-    for p in pending.iter().filter(|p| p.source == f.reg.relid) {
+    for p in pending.iter().filter(|p| p.source == f.reg.relid && p.tenant == f.tenant) {
         match &p.touch {
             Touch::Flip(flip) => flips.push(flip),
             Touch::Contact { key, all: a, repointed: r } => {
@@ -359,11 +381,13 @@ fn on_statement(trigger: &Trigger<'_>) {
     // Row-local flips run no SQL: the search_path is pinned (which costs
     // more than the flips) only around what does.
     as_owner(|| {
-        for f in feeds.iter().filter(|f| !f.targets.is_empty()) {
+        for f in feeds.iter().filter(|f| f.maintains()) {
             let mut summary = vec![];
-            match op {
-                Op::Update => on_update(f, &pending, &mut summary),
-                _ => on_write(trigger, f, op, generation, &mut summary),
+            match (op, &f.parts) {
+                (Op::Update, None) => on_update(f, &pending, &mut summary),
+                (Op::Update, Some(_)) => on_update_tenants(trigger, f, &pending, &mut summary),
+                (_, None) => on_write(trigger, f, op, generation, &mut summary),
+                (_, Some(_)) => on_write_tenants(trigger, f, op, generation, &mut summary),
             }
             if !summary.is_empty() {
                 pinned_search_path(|| notify(f.reg.relid, summary));
@@ -430,4 +454,121 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
             maintain_feed(f, &all, Some(&keys), summary);
         }),
     }
+}
+
+/// The UPDATE statement trigger of a table of a source with tenants: what
+/// the row trigger decided per tenant goes to that tenant's part; contacts
+/// reached through other tables are recomputed in their tenants' parts.
+fn on_update_tenants(trigger: &Trigger<'_>, f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
+    let mine = |p: &&Pending| p.source == f.reg.relid;
+    let mut tenants: Vec<&String> = pending.iter().filter(mine).filter_map(|p| p.tenant.as_ref()).collect();
+    tenants.sort();
+    tenants.dedup();
+    for tenant in tenants {
+        on_update(&f.part(trigger, tenant), pending, summary);
+    }
+    let mut keys = vec![];
+    let mut via: HashMap<(&str, &str), Vec<String>> = HashMap::new();
+    for p in pending.iter().filter(mine).filter(|p| p.tenant.is_none()) {
+        match &p.touch {
+            Touch::Contact { key, .. } => keys.push(key.clone()),
+            Touch::Lookup { via_column, target_type, value } => {
+                via.entry((via_column, target_type)).or_default().push(value.clone())
+            }
+            Touch::Flip(_) => {}
+        }
+    }
+    pinned_search_path(|| {
+        for ((via_column, target_type), values) in via {
+            keys.extend(contacts_via(&f.reg, via_column, target_type, &values));
+        }
+        maintain_contacts(trigger, f, keys, summary);
+    });
+}
+
+/// The INSERT, DELETE and TRUNCATE statement triggers of a table of a source
+/// with tenants: new contacts by their tenants' parts, other rows by the
+/// tenants of the contacts they reach.
+fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &mut Vec<Entry>) {
+    let Some(parts) = &f.parts else { unreachable!("a source with tenants") };
+    let source_only = matches!(f.roles.as_slice(), [Role::Source]);
+    match op {
+        Op::Truncate if !source_only => pinned_search_path(|| {
+            for tenant in tenants_with_segments(f.reg.relid) {
+                let part = f.part(trigger, &tenant);
+                maintain_feed(&part, &part.targets.iter().collect::<Vec<_>>(), None, summary);
+            }
+        }),
+        Op::Truncate => {}
+        Op::Insert if source_only => {
+            let column = ident(f.reg.tenant_column.as_deref().unwrap_or_default());
+            let sql = format!("SELECT DISTINCT {column}::pg_catalog.text FROM new_rows WHERE {column} IS NOT NULL");
+            let tenants = with_transition_tables(trigger, || {
+                run_kept(&sql, &[], &[]);
+                result_column::<String>(1).into_iter().flatten().collect::<Vec<_>>()
+            });
+            debug_assert!(parts.tenant_attnum > 0);
+            for tenant in tenants {
+                on_write(trigger, &f.part(trigger, &tenant), op, generation, summary);
+            }
+        }
+        // Deleted contacts left every segment (segments.forget_contacts).
+        Op::Delete if source_only => on_write(trigger, f, op, generation, summary),
+        _ => pinned_search_path(|| {
+            let insert = op == Op::Insert;
+            if insert {
+                for (role, &attnum) in f.roles.iter().zip(&f.attnums) {
+                    if let Role::Lookup { target_key, .. } = role {
+                        announce_inserted(trigger, target_key, attnum);
+                    }
+                }
+            }
+            let mut keys = vec![];
+            for role in f.roles.iter().filter(|r| !matches!(r, Role::Source)) {
+                keys.extend(touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }));
+            }
+            maintain_contacts(trigger, f, keys, summary);
+        }),
+    }
+}
+
+/// Recomputes contacts `keys` of a source with tenants, each for the
+/// segments of its tenant. The contacts are locked before their tenants
+/// are read, under the latest snapshot: a contact moving to another tenant
+/// meanwhile is recomputed in the tenant it ends in.
+fn maintain_contacts(trigger: &Trigger<'_>, f: &Feed, mut keys: Vec<String>, summary: &mut Vec<Entry>) {
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        return;
+    }
+    lock_referenced_contacts(&f.reg, &keys);
+    let column = ident(f.reg.tenant_column.as_deref().unwrap_or_default());
+    let sql = format!(
+        "SELECT {column}::pg_catalog.text, pg_catalog.array_agg(s.{}::pg_catalog.text ORDER BY s.{})
+           FROM {} s WHERE {column} IS NOT NULL{} GROUP BY 1 ORDER BY 1",
+        ident(&f.reg.key),
+        ident(&f.reg.key),
+        f.reg.source,
+        f.reg.and_key_in_param("s"),
+    );
+    let by_tenant: Vec<(String, Vec<String>)> = under_latest_snapshot(|| {
+        spi::rows(&sql, &[keys.clone().into()], |r| {
+            (spi::column::<String>(r, 1).unwrap_or_default(), spi::column::<Vec<String>>(r, 2).unwrap_or_default())
+        })
+    });
+    for (tenant, keys) in by_tenant {
+        let part = f.part(trigger, &tenant);
+        maintain_feed(&part, &part.targets.iter().collect::<Vec<_>>(), Some(&keys), summary);
+    }
+}
+
+/// The tenants that have segments of `source`.
+fn tenants_with_segments(source: pg_sys::Oid) -> Vec<String> {
+    spi::get::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(DISTINCT tenant), '{}') FROM segments.segment_def
+          WHERE source OPERATOR(pg_catalog.=) $1 AND tenant IS NOT NULL",
+        &[source.into()],
+    )
+    .unwrap_or_default()
 }

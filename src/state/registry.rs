@@ -117,6 +117,7 @@ pub fn type_name(oid: pg_sys::Oid) -> String {
 }
 
 /// A registered source, as `segments.source` records it.
+#[derive(Clone)]
 pub struct Registered {
     pub relid: pg_sys::Oid,
     /// The source table, `"schema"."table"`.
