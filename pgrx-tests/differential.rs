@@ -6,6 +6,8 @@
 // must equal a from-scratch evaluation of its filter, with an exact count.
 // SEGMENTS_SEED and SEGMENTS_ROUNDS change the seed and lengthen the run
 // (they reach the server as segments.test_seed / segments.test_rounds).
+// The same run with a tenant column: segments of three tenants, contacts
+// moving between them.
 
 use rng::Rng as Dice;
 
@@ -14,18 +16,19 @@ CREATE TABLE d_companies (id bigint PRIMARY KEY, country text, size int);
 INSERT INTO d_companies SELECT i, (ARRAY['DE','BR','AT'])[1 + i % 3], CASE WHEN i % 4 = 0 THEN NULL ELSE i * 10 END
   FROM generate_series(1, 8) i;
 CREATE TABLE d_contacts (id bigint PRIMARY KEY, country text, score int, vip boolean, created_at timestamptz,
-                         props jsonb, tags text[], company_id bigint, note text);
+                         props jsonb, tags text[], company_id bigint, note text, account int NOT NULL DEFAULT 1);
 INSERT INTO d_contacts SELECT i, (ARRAY['DE','BR','AT',NULL,''])[1 + i % 5], i % 17, i % 3 = 0,
        now() - (i % 6) * interval '1 day', jsonb_build_object('plan', (ARRAY['pro','free'])[1 + i % 2], 'n', i % 7),
        CASE i % 4 WHEN 0 THEN '{vip}'::text[] WHEN 1 THEN '{}' ELSE NULL END, 1 + i % 9, 'x'
   FROM generate_series(1, 60) i;
+UPDATE d_contacts SET account = 1 + id % 3;
 CREATE TABLE d_events (id serial PRIMARY KEY, contact_id bigint, name text, at timestamptz);
 INSERT INTO d_events (contact_id, name, at) SELECT 1 + i % 50, (ARRAY['open','click'])[1 + i % 2], now() - (i % 5) * interval '1 day'
   FROM generate_series(1, 150) i;
 CREATE TABLE d_deals (id serial PRIMARY KEY, contact_id bigint, stage text, amount numeric);
 INSERT INTO d_deals (contact_id, stage, amount) SELECT 1 + i % 40, (ARRAY['won','lost'])[1 + i % 2], (i * 37) % 500
   FROM generate_series(1, 60) i;
-SELECT segments.register_source('d_contacts');
+SELECT segments.register_source('d_contacts', tenant_column => CASE WHEN current_setting('segments.test_tenants', true) = 'on' THEN 'account' END);
 SELECT segments.register_relation('events', 'd_contacts', 'd_events', 'contact_id');
 SELECT segments.register_relation('deals', 'd_contacts', 'd_deals', 'contact_id');
 SELECT segments.register_lookup('company', 'd_contacts', 'company_id', 'd_companies');
@@ -85,10 +88,14 @@ fn definition(d: &mut Dice, earlier: usize, depth: u32) -> String {
     }
 }
 
-/// One random write statement.
-fn write(d: &mut Dice, next_id: &mut i64) -> String {
+/// One random write statement (with `tenants`, also contacts moving
+/// between them).
+fn write(d: &mut Dice, next_id: &mut i64, tenants: bool) -> String {
     let c = 1 + d.below(70) as u64;
     let c2 = 1 + d.below(70) as u64;
+    if tenants && d.chance(15) {
+        return format!("UPDATE d_contacts SET account = {} WHERE id IN ({c}, {c2})", 1 + d.below(3));
+    }
     match d.below(19) {
         0 => {
             *next_id += 1;
@@ -159,15 +166,18 @@ fn write(d: &mut Dice, next_id: &mut i64) -> String {
 
 /// Active segments whose membership or count differs from a fresh evaluation.
 fn mismatches() -> Vec<String> {
-    let rows: Vec<(i64, String, String)> = Spi::connect(|client| {
+    let rows: Vec<(i64, String, String, Option<String>)> = Spi::connect(|client| {
         client
-            .select("SELECT id, name, definition FROM segments.segment WHERE kind = 'active' ORDER BY id", None, &[])
+            .select("SELECT id, name, definition, tenant FROM segments.segment WHERE kind = 'active' ORDER BY id", None, &[])
             .unwrap()
-            .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap().unwrap()))
+            .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap().unwrap(), r.get(4).unwrap()))
             .collect()
     });
     let mut bad = vec![];
-    for (id, name, definition) in rows {
+    for (id, name, definition, tenant) in rows {
+        // A tenant's segment, evaluated for its tenant.
+        Spi::run_with_args("SELECT set_config('segments.tenant', $1, false)", &[tenant.unwrap_or_default().as_str().into()])
+            .unwrap();
         let pred = Spi::get_one_with_args::<String>(
             "SELECT segments.explain($1, 'd_contacts')",
             &[definition.as_str().into()],
@@ -187,11 +197,24 @@ fn mismatches() -> Vec<String> {
             bad.push(format!("{name}: {definition} (differs by {diff:?}, count ok: {count_ok:?})"));
         }
     }
+    Spi::run("SELECT set_config('segments.tenant', '', false)").unwrap();
     bad
 }
 
 #[pg_test]
 fn active_segments_equal_a_fresh_evaluation_after_random_writes() {
+    differential(false);
+}
+
+#[pg_test]
+fn tenant_segments_equal_a_fresh_evaluation_after_random_writes() {
+    differential(true);
+}
+
+/// With `tenants`: a tenant column, segments of three tenants (no IN
+/// SEGMENT: a reference stays inside a tenant), contacts moving between them.
+fn differential(tenants: bool) {
+    Spi::run(&format!("SET segments.test_tenants = {}", if tenants { "on" } else { "off" })).unwrap();
     Spi::run(CRM).unwrap();
     let setting = |name: &str, default: u64| {
         Spi::get_one::<String>(&format!("SELECT current_setting('segments.test_{name}', true)"))
@@ -203,18 +226,19 @@ fn active_segments_equal_a_fresh_evaluation_after_random_writes() {
     let (seed, rounds) = (setting("seed", 0xD1FF), setting("rounds", 150));
     let mut d = Dice(seed);
     for i in 0..24 {
-        let def = definition(&mut d, i, 0);
+        let def = definition(&mut d, if tenants { 0 } else { i }, 0);
         let kind = if i % 8 == 7 { "static" } else { "active" };
+        let tenant = tenants.then(|| (1 + i % 3).to_string());
         Spi::run_with_args(
-            "SELECT segments.create_segment($1, $2, $3, 'd_contacts')",
-            &[format!("D{i}").as_str().into(), def.as_str().into(), kind.into()],
+            "SELECT segments.create_segment($1, $2, $3, 'd_contacts', tenant => $4)",
+            &[format!("D{i}").as_str().into(), def.as_str().into(), kind.into(), tenant.into()],
         )
         .unwrap_or_else(|e| panic!("{def}: {e}"));
     }
     assert_eq!(mismatches(), Vec::<String>::new(), "after creation");
     let mut next_id = 100;
     for round in 0..rounds {
-        let statements: Vec<String> = (0..1 + d.below(4)).map(|_| write(&mut d, &mut next_id)).collect();
+        let statements: Vec<String> = (0..1 + d.below(4)).map(|_| write(&mut d, &mut next_id, tenants)).collect();
         if d.chance(20) {
             // A subtransaction that fails: its writes, and the maintenance
             // they caused, must vanish.

@@ -59,6 +59,26 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
         &[table.into(), BEFORE_UPDATE_ROW.into()],
     )
     .unwrap_or(true);
+    // Already as wanted (most segments read columns read before): replacing
+    // the triggers would invalidate every backend's cache of the table.
+    let current = spi::get::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname), '{}')
+           FROM pg_catalog.pg_trigger t
+           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.tgrelid
+                                         AND a.attnum OPERATOR(pg_catalog.=) ANY (t.tgattr::pg_catalog.int2[])
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tgname OPERATOR(pg_catalog.=) 'segments_maintain_update_row'",
+        &[table.into()],
+    );
+    let mut wanted = if before { vec![] } else { columns.clone() };
+    wanted.sort();
+    let both = spi::get::<i64>(
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
+            AND tgname OPERATOR(pg_catalog.=) ANY (ARRAY['segments_maintain_update_row', 'segments_maintain_update'])",
+        &[table.into()],
+    );
+    if both == Some(2) && current.as_ref() == Some(&wanted) {
+        return;
+    }
     let of = match before {
         true => String::new(),
         false => format!(" OF {}", columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")),

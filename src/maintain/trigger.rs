@@ -490,7 +490,6 @@ fn on_update_tenants(trigger: &Trigger<'_>, f: &Feed, pending: &[Pending], summa
 /// with tenants: new contacts by their tenants' parts, other rows by the
 /// tenants of the contacts they reach.
 fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &mut Vec<Entry>) {
-    let Some(parts) = &f.parts else { unreachable!("a source with tenants") };
     let source_only = matches!(f.roles.as_slice(), [Role::Source]);
     match op {
         Op::Truncate if !source_only => pinned_search_path(|| {
@@ -507,7 +506,6 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
                 run_kept(&sql, &[], &[]);
                 result_column::<String>(1).into_iter().flatten().collect::<Vec<_>>()
             });
-            debug_assert!(parts.tenant_attnum > 0);
             for tenant in tenants {
                 on_write(trigger, &f.part(trigger, &tenant), op, generation, summary);
             }
