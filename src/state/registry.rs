@@ -259,8 +259,14 @@ pub fn for_source(reg: &Registered, tenant: Option<&str>) -> Catalog {
     }
     cat.segments = Spi::connect(|_| {
         read_kept(
-            "SELECT id, name FROM segments.segment_def
-              WHERE source OPERATOR(pg_catalog.=) $1 AND COALESCE(tenant, '') OPERATOR(pg_catalog.=) $2 ORDER BY id",
+            // A tenant's segments through the index on (source, tenant).
+            if tenant.is_some() {
+                "SELECT id, name FROM segments.segment_def
+                  WHERE source OPERATOR(pg_catalog.=) $1 AND tenant OPERATOR(pg_catalog.=) $2 ORDER BY id"
+            } else {
+                "SELECT id, name FROM segments.segment_def
+                  WHERE source OPERATOR(pg_catalog.=) $1 AND tenant IS NULL AND $2 OPERATOR(pg_catalog.=) '' ORDER BY id"
+            },
             &[pg_sys::OIDOID, pg_sys::TEXTOID],
             &[reg.relid.into(), tenant.unwrap_or("").into_datum().expect("a text is a datum")],
         );
