@@ -267,8 +267,10 @@ fn create(
             set_dependencies(id, &c.references);
             maintain::install::set_reads(id, rel, &c.reads);
             fill_new(id, &c.predicate, &reg);
+            if kind == "active" {
+                maintain::install::sync_for_new_segment(id, rel);
+            }
         }
-        maintain::install::sync_source(rel);
         crate::state::cache::definitions_changed();
         id
     })

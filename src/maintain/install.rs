@@ -61,22 +61,9 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
     .unwrap_or(true);
     // Already as wanted (most segments read columns read before): replacing
     // the triggers would invalidate every backend's cache of the table.
-    let current = spi::get::<Vec<String>>(
-        "SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname), '{}')
-           FROM pg_catalog.pg_trigger t
-           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.tgrelid
-                                         AND a.attnum OPERATOR(pg_catalog.=) ANY (t.tgattr::pg_catalog.int2[])
-          WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tgname OPERATOR(pg_catalog.=) 'segments_maintain_update_row'",
-        &[table.into()],
-    );
     let mut wanted = if before { vec![] } else { columns.clone() };
     wanted.sort();
-    let both = spi::get::<i64>(
-        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
-            AND tgname OPERATOR(pg_catalog.=) ANY (ARRAY['segments_maintain_update_row', 'segments_maintain_update'])",
-        &[table.into()],
-    );
-    if both == Some(2) && current.as_ref() == Some(&wanted) {
+    if update_trigger_columns(table).as_ref() == Some(&wanted) {
         return;
     }
     let of = match before {
@@ -90,6 +77,48 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
          CREATE OR REPLACE TRIGGER segments_maintain_update_row AFTER UPDATE{of} ON {t}
              FOR EACH ROW EXECUTE FUNCTION segments.maintain()"
     ), &[]);
+}
+
+/// The columns the UPDATE triggers of `table` name, sorted (empty: they
+/// fire for every UPDATE); None without both of them.
+fn update_trigger_columns(table: pg_sys::Oid) -> Option<Vec<String>> {
+    let both = spi::get::<i64>(
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
+            AND tgname OPERATOR(pg_catalog.=) ANY (ARRAY['segments_maintain_update_row', 'segments_maintain_update'])",
+        &[table.into()],
+    );
+    if both != Some(2) {
+        return None;
+    }
+    spi::get::<Vec<String>>(
+        "SELECT COALESCE(pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attname), '{}')
+           FROM pg_catalog.pg_trigger t
+           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.tgrelid
+                                         AND a.attnum OPERATOR(pg_catalog.=) ANY (t.tgattr::pg_catalog.int2[])
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tgname OPERATOR(pg_catalog.=) 'segments_maintain_update_row'",
+        &[table.into()],
+    )
+}
+
+/// After active segment `id` was added to `source`: the UPDATE triggers of
+/// the tables it reads, where they do not already name every column it
+/// reads. Adding a segment only adds columns: the other tables' triggers
+/// stay right, and recomputing every table's columns from every segment's
+/// reads cost a tenant's segment more than its fill.
+pub fn sync_for_new_segment(id: i64, source: pg_sys::Oid) {
+    let reads = spi::rows(
+        "SELECT relid::pg_catalog.oid, columns FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
+        |r| (spi::column::<pg_sys::Oid>(r, 1).unwrap_or(pg_sys::Oid::INVALID), spi::column::<Vec<String>>(r, 2).unwrap_or_default()),
+    );
+    for (table, columns) in reads {
+        let covered = update_trigger_columns(table)
+            .is_some_and(|named| named.is_empty() || columns.iter().all(|c| named.binary_search(c).is_ok()));
+        if !covered {
+            sync_source(source);
+            return;
+        }
+    }
 }
 
 /// `pg_trigger.tgtype` of a BEFORE UPDATE row trigger: ROW | BEFORE | UPDATE.
