@@ -100,14 +100,22 @@ impl Feed {
 
     /// A feed of the same source and roles with `targets`, nothing compiled.
     fn skeleton(&self, targets: Vec<Target>) -> Feed {
+        let mut f = Feed::empty(self.reg.clone(), self.roles.clone(), targets);
+        f.attnums = self.attnums.clone();
+        f.watched = self.watched.clone();
+        f
+    }
+
+    /// A feed of `reg` in `roles` with `targets`, nothing else known yet.
+    fn empty(reg: Registered, roles: Vec<Role>, targets: Vec<Target>) -> Feed {
         Feed {
             targets,
-            roles: self.roles.clone(),
-            reg: self.reg.clone(),
+            roles,
+            reg,
             local: vec![],
             filters: None,
-            attnums: self.attnums.clone(),
-            watched: self.watched.clone(),
+            attnums: vec![],
+            watched: vec![],
             relevance: None,
             relevance_lately: None,
             decided: vec![],
@@ -169,22 +177,9 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
                 built: Default::default(),
             });
             let targets = if tenants.is_some() { vec![] } else { targets_of(source, table, None) };
-            feeds.push(Feed {
-                targets,
-                roles: vec![role],
-                reg,
-                local: vec![],
-                filters: None,
-                attnums: vec![],
-                watched: vec![],
-                relevance: None,
-                relevance_lately: None,
-                decided: vec![],
-                lookups: vec![],
-                pointers: vec![],
-                tenant: None,
-                parts: tenants,
-            });
+            let mut f = Feed::empty(reg, vec![role], targets);
+            f.parts = tenants;
+            feeds.push(f);
         }
     }
     for f in feeds.iter_mut() {
