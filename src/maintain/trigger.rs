@@ -205,7 +205,10 @@ fn on_row_update(trigger: &Trigger<'_>) {
                 for tenant in tenants {
                     let part = f.part(trigger, &tenant);
                     updated_row(&part, old, new, generation, &mut |touch| {
-                        seen.push(Pending { subxact, source: f.reg.relid, tenant: Some(tenant.clone()), touch })
+                        // The contacts that read this row as a lookup may
+                        // belong to any tenant: sorted by tenant later.
+                        let tenant = (!matches!(touch, Touch::Lookup { .. })).then(|| tenant.clone());
+                        seen.push(Pending { subxact, source: f.reg.relid, tenant, touch })
                     });
                 }
             }
@@ -522,7 +525,14 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
                 }
             }
             let mut keys = vec![];
-            for role in f.roles.iter().filter(|r| !matches!(r, Role::Source)) {
+            for role in &f.roles {
+                if matches!(role, Role::Source) && !insert {
+                    // Deleted contacts left every segment (segments.forget_contacts).
+                    if backend::repeatable_read() {
+                        forget_committed_since(trigger, &f.reg);
+                    }
+                    continue;
+                }
                 keys.extend(touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }));
             }
             maintain_contacts(trigger, f, keys, summary);

@@ -81,6 +81,22 @@ SELECT d.name, d.tenant, array_agg(m.id ORDER BY m.id) AS members
   FROM segments.segment_def d LEFT JOIN segments.contacts_membership m ON m.segment_id = d.id
  GROUP BY d.id ORDER BY d.tenant, d.name;
 
+-- A source that is also its own lookup target (who referred the contact):
+-- new contacts, and the contacts a changed referrer is read by, are
+-- maintained in their tenants' segments.
+ALTER TABLE tn.contacts ADD COLUMN referrer_id bigint;
+SELECT segments.register_lookup('referrer', 'tn.contacts', 'referrer_id', 'tn.contacts');
+SELECT segments.create_segment('Referred by a German', $$referrer.country = 'DE'$$, tenant => t) IS NOT NULL AS created
+  FROM unnest(ARRAY['1', '2']) t;
+INSERT INTO tn.contacts VALUES (33, 1, 'FR', 1, 18), (34, 2, 'FR', 1, 18), (36, 2, 'FR', 1, 24);
+UPDATE tn.contacts SET country = 'DE' WHERE id = 33;
+INSERT INTO tn.contacts VALUES (35, 1, 'FR', 1, 33);
+UPDATE tn.contacts SET country = 'FR' WHERE id = 18;
+SELECT * FROM exact('tn.contacts');
+SELECT d.tenant, array_agg(m.id ORDER BY m.id) AS members
+  FROM segments.segment_def d LEFT JOIN segments.contacts_membership m ON m.segment_id = d.id
+ WHERE d.name = 'Referred by a German' GROUP BY d.tenant ORDER BY d.tenant;
+
 -- The tenant column is part of the registration.
 ALTER TABLE tn.contacts RENAME COLUMN account_id TO account;
 
