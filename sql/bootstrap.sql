@@ -95,17 +95,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Whether the current role may see a segment: shared, its own, or admin.
--- No SET clause, so that the planner inlines it into the policies (every
--- name in it is qualified): a shared segment then costs one boolean test.
-CREATE FUNCTION segments.can_see(shared boolean, owner regrole) RETURNS boolean
+-- A personal segment of an application user (`app_user`, SPEC §7) is its
+-- owner role's only while that user is the one segments.app_user names: a
+-- pooled role acts for many users. No SET clause, so that the planner
+-- inlines it into the policies (every name in it is qualified): a shared
+-- segment then costs one boolean test.
+CREATE FUNCTION segments.can_see(shared boolean, owner regrole, app_user text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT shared OR pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin()
+    SELECT shared
+        OR (pg_catalog.pg_has_role(owner, 'MEMBER')
+            AND (app_user IS NULL OR app_user OPERATOR(pg_catalog.=) pg_catalog.current_setting('segments.app_user', true)))
+        OR segments.is_admin()
 $$;
 
 -- can_see for role `role`, for what runs as the owner on the caller's behalf.
-CREATE FUNCTION segments.can_see_as(role oid, shared boolean, owner regrole) RETURNS boolean
+CREATE FUNCTION segments.can_see_as(role oid, shared boolean, owner regrole, app_user text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT shared OR pg_catalog.pg_has_role(role, owner, 'MEMBER') OR EXISTS (
+    SELECT shared
+        OR (pg_catalog.pg_has_role(role, owner, 'MEMBER')
+            AND (app_user IS NULL OR app_user OPERATOR(pg_catalog.=) pg_catalog.current_setting('segments.app_user', true)))
+        OR EXISTS (
         SELECT FROM pg_catalog.pg_roles r
          WHERE r.oid OPERATOR(pg_catalog.=) role
            AND (r.rolsuper OR EXISTS (
@@ -115,7 +124,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 ALTER TABLE segments.segment_def ENABLE ROW LEVEL SECURITY;
-CREATE POLICY visible ON segments.segment_def FOR SELECT USING (segments.can_see(shared, owner));
+-- (completed below, with the tenant and application user columns)
+CREATE POLICY visible ON segments.segment_def FOR SELECT USING (segments.can_see(shared, owner, NULL));
 ALTER TABLE segments.dependency ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible ON segments.dependency FOR SELECT
     USING (segment_id OPERATOR(pg_catalog.=) ANY (SELECT d.id FROM segments.segment_def d)
@@ -237,4 +247,7 @@ LANGUAGE sql STABLE AS $$
     SELECT COALESCE(pg_catalog.current_setting('segments.tenant', true), '') OPERATOR(pg_catalog.=) ''
         OR tenant OPERATOR(pg_catalog.=) pg_catalog.current_setting('segments.tenant', true)
 $$;
-ALTER POLICY visible ON segments.segment_def USING (segments.can_see(shared, owner) AND segments.in_tenant(tenant));
+-- The application user a personal segment belongs to (segments.app_user
+-- when it was created), NULL for the owner role's own.
+ALTER TABLE segments.segment_def ADD COLUMN app_user text;
+ALTER POLICY visible ON segments.segment_def USING (segments.can_see(shared, owner, app_user) AND segments.in_tenant(tenant));

@@ -32,10 +32,10 @@ SELECT d.id, d.name, d.kind, d.source, d.definition, d.description, d.owner, d.s
          WHERE c.segment_id OPERATOR(pg_catalog.=) d.id) AS member_count,
        d.tenant
   FROM segments.segment_def d
- WHERE segments.can_see(d.shared, d.owner) AND segments.in_tenant(d.tenant);
+ WHERE segments.can_see(d.shared, d.owner, d.app_user) AND segments.in_tenant(d.tenant);
 GRANT SELECT ON segments.segment TO PUBLIC;
 CREATE VIEW segments.members WITH (security_barrier) AS
 SELECT d.id AS segment_id, d.name AS segment_name, d.source, m.key, m.entered_at
   FROM segments.segment_def d CROSS JOIN LATERAL segments._members_of(d.id) m
- WHERE segments.can_see(d.shared, d.owner) AND segments.in_tenant(d.tenant);
+ WHERE segments.can_see(d.shared, d.owner, d.app_user) AND segments.in_tenant(d.tenant);
 GRANT SELECT ON segments.members TO PUBLIC;

@@ -174,11 +174,12 @@ struct Probe {
 }
 
 thread_local! {
-    /// Lookups by (role, tenant acted for, segment name): finding the segment and its source
+    /// Lookups by (role, tenant and application user acted for, segment
+    /// name): finding the segment and its source
     /// costs two catalog queries, and is_member may run for every row of a
     /// query. Emptied whenever the segment catalog, a role or a role
     /// membership changes (`state::cache`).
-    static LOOKUPS: Memo<(pg_sys::Oid, Option<String>, String), Probe> = Memo::new();
+    static LOOKUPS: Memo<(pg_sys::Oid, Option<String>, Option<String>, String), Probe> = Memo::new();
     /// segments_of's statement by (key type, source if named): finding the
     /// source and its registration costs two catalog queries. The statement
     /// itself runs as the caller, so nothing in it depends on the role.
@@ -187,7 +188,8 @@ thread_local! {
 
 fn lookup(name: &str) -> Rc<Probe> {
     let role = current_user();
-    LOOKUPS.with(|l| l.get_or((role, crate::state::tenant::current(), name.to_string()), || {
+    let acting = (crate::state::tenant::current(), crate::state::tenant::app_user());
+    LOOKUPS.with(|l| l.get_or((role, acting.0, acting.1, name.to_string()), || {
         let seg = find(name);
         let reg = require_registered(seg.source);
         Probe {
@@ -242,7 +244,7 @@ fn segments_of_statement(key_type: pg_sys::Oid, source: Option<pg_sys::Oid>) -> 
         format!(
             "SELECT d.name FROM {} m JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) m.segment_id
               WHERE m.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{}
-                AND segments.can_see_as($2, d.shared, d.owner) AND segments.in_tenant(d.tenant)
+                AND segments.can_see_as($2, d.shared, d.owner, d.app_user) AND segments.in_tenant(d.tenant)
               ORDER BY d.name",
             reg.membership(),
             ident(&reg.key),

@@ -35,7 +35,7 @@ fn readers(table: pg_sys::Oid, column: Option<&str>) -> Vec<(i64, pg_sys::Oid, O
              UNION
              SELECT d.segment_id FROM segments.dependency d JOIN doomed ON d.depends_on OPERATOR(pg_catalog.=) doomed.id)
          SELECT s.id, s.source::pg_catalog.oid,
-                CASE WHEN segments.can_see_as($3, s.shared, s.owner) THEN s.name END
+                CASE WHEN segments.can_see_as($3, s.shared, s.owner, s.app_user) THEN s.name END
            FROM doomed JOIN segments.segment_def s ON s.id OPERATOR(pg_catalog.=) doomed.id ORDER BY s.id",
         &[table.into(), column.into(), current_caller().into()],
         |r| {
@@ -134,7 +134,7 @@ fn drop_table(table: pg_sys::Oid, cascade: bool) {
     let name = regclass_text(table);
     if registry::registered(table).is_some() {
         let segments = spi::rows(
-            "SELECT id, source::pg_catalog.oid, CASE WHEN segments.can_see_as($2, shared, owner) THEN name END
+            "SELECT id, source::pg_catalog.oid, CASE WHEN segments.can_see_as($2, shared, owner, app_user) THEN name END
                FROM segments.segment_def WHERE source OPERATOR(pg_catalog.=) $1 ORDER BY id",
             &[table.into(), current_caller().into()],
             |r| {

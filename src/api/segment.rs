@@ -239,13 +239,15 @@ fn create(
         None => bad_argument("an active segment needs a definition".into()),
     };
     let owner = current_user();
+    // A personal segment created for an application user is that user's.
+    let app_user = if shared { None } else { crate::state::tenant::app_user() };
     as_owner(|| {
         if compiled.is_some() && kind == "active" {
             maintain::writers::block_writers(&reg);
         }
         let id = spi::get::<i64>(
-            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes, tenant)
-             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8, $9) RETURNING id",
+            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes, tenant, app_user)
+             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8, $9, $10) RETURNING id",
             &[
                 name.into(),
                 kind.into(),
@@ -256,6 +258,7 @@ fn create(
                 shared.into(),
                 track_changes.into(),
                 tenant.clone().into(),
+                app_user.clone().into(),
             ],
         )
         .expect("INSERT … RETURNING gives the id");

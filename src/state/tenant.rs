@@ -1,6 +1,7 @@
-//! Tenants: which customer account the application acts for (the setting
-//! `segments.tenant`, set per transaction through a pooler) and which tenant
-//! a segment of a source with a tenant column belongs to (SPEC §7).
+//! Tenants and application users: which customer account and which of its
+//! users the application acts for (the settings `segments.tenant` and
+//! `segments.app_user`, set per transaction through a pooler), and which
+//! tenant a segment of a source with a tenant column belongs to (SPEC §7).
 
 use super::registry::Registered;
 use crate::pg::error::{bad_argument, fail_hint, Code};
@@ -9,6 +10,12 @@ use crate::pg::spi;
 /// The tenant the application acts for, if `segments.tenant` is set.
 pub fn current() -> Option<String> {
     crate::pg::backend::setting(c"segments.tenant").filter(|t| !t.is_empty())
+}
+
+/// The application user the application acts for, if `segments.app_user`
+/// is set.
+pub fn app_user() -> Option<String> {
+    crate::pg::backend::setting(c"segments.app_user").filter(|u| !u.is_empty())
 }
 
 /// The tenant a new segment of `reg`'s source belongs to: `given`, else the

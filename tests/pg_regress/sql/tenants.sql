@@ -69,6 +69,34 @@ SELECT segments.member_count('Germans'), segments.is_member('Germans', 6::bigint
 SELECT segment_name, array_agg(key::int ORDER BY key::int) FROM segments.members GROUP BY 1 ORDER BY 1;
 COMMIT;
 
+-- Application users: a personal segment created while segments.app_user
+-- is set is that user's; the same pooled role acting for another user, or
+-- for none, does not see it or its members.
+BEGIN;
+SET LOCAL segments.tenant = '1';
+SET LOCAL segments.app_user = 'alice';
+SELECT segments.create_segment('My list', $$score > 5$$, shared => false) IS NOT NULL AS created;
+SELECT segments.member_count('My list'), segments.is_member('My list', 18::bigint);
+COMMIT;
+BEGIN;
+SET LOCAL segments.tenant = '1';
+SET LOCAL segments.app_user = 'bob';
+SELECT name FROM segments.segment ORDER BY name;
+SELECT segments.segments_of(18::bigint);
+SELECT segments.is_member('My list', 18::bigint);
+ROLLBACK;
+BEGIN;
+SET LOCAL segments.tenant = '1';
+SELECT count(*) AS seen FROM segments.members WHERE segment_name = 'My list';
+ROLLBACK;
+BEGIN;
+SET LOCAL segments.tenant = '1';
+SET LOCAL segments.app_user = 'alice';
+SELECT name FROM segments.segment ORDER BY name;
+SELECT segments.segments_of(18::bigint);
+SELECT segments.drop_segment('My list');
+COMMIT;
+
 -- A contact moved to another tenant leaves the old tenant's segments and
 -- enters the new one's; new contacts and events are maintained per tenant.
 UPDATE tn.contacts SET account_id = 2 WHERE id IN (6, 12);
