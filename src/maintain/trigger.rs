@@ -502,16 +502,37 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
             }
         }),
         Op::Truncate => {}
+        // New contacts: by their tenants' parts. Of a few tenants, from the
+        // transition table, once per tenant; of many, by key (each tenant's
+        // segments read only its contacts, through the key's index), as a
+        // pass over the whole transition table per tenant would cost the
+        // number of tenants times the rows.
         Op::Insert if source_only => {
             let column = ident(f.reg.tenant_column.as_deref().unwrap_or_default());
-            let sql = format!("SELECT DISTINCT {column}::pg_catalog.text FROM new_rows WHERE {column} IS NOT NULL");
-            let tenants = with_transition_tables(trigger, || {
+            let sql = format!(
+                "SELECT {column}::pg_catalog.text, pg_catalog.array_agg({key}::pg_catalog.text ORDER BY {key})
+                   FROM new_rows WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1",
+                key = ident(&f.reg.key)
+            );
+            let tenants: Vec<(String, Vec<String>)> = with_transition_tables(trigger, || {
                 run_kept(&sql, &[], &[]);
-                result_column::<String>(1).into_iter().flatten().collect::<Vec<_>>()
+                let keys = spi::result_column::<Vec<String>>(2);
+                result_column::<String>(1).into_iter().zip(keys).map(|(t, k)| (t.unwrap_or_default(), k.unwrap_or_default())).collect()
             });
-            for tenant in tenants {
-                on_write(trigger, &f.part(trigger, &tenant), op, generation, summary);
+            if tenants.len() <= FEW_TENANTS {
+                for (tenant, _) in tenants {
+                    on_write(trigger, &f.part(trigger, &tenant), op, generation, summary);
+                }
+                return;
             }
+            announce_inserted(trigger, &f.reg.key, f.attnums[0]);
+            pinned_search_path(|| {
+                for (tenant, keys) in tenants {
+                    let part = f.part(trigger, &tenant);
+                    share_lookups(&part.reg, &part.lookups, Rows::Keys(&keys));
+                    summary.extend(by_level(&part.targets.iter().collect::<Vec<_>>(), &part.reg, Rows::Keys(&keys)).1);
+                }
+            });
         }
         // Deleted contacts left every segment (segments.forget_contacts).
         Op::Delete if source_only => on_write(trigger, f, op, generation, summary),
@@ -539,6 +560,10 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
         }),
     }
 }
+
+/// Up to this many tenants, the contacts one INSERT adds are maintained from
+/// its transition table, tenant by tenant (`on_write_tenants`).
+const FEW_TENANTS: usize = 16;
 
 /// Recomputes contacts `keys` of a source with tenants, each for the
 /// segments of its tenant. The contacts are locked before their tenants

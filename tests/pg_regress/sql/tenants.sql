@@ -109,6 +109,11 @@ SELECT d.name, d.tenant, array_agg(m.id ORDER BY m.id) AS members
   FROM segments.segment_def d LEFT JOIN segments.contacts_membership m ON m.segment_id = d.id
  GROUP BY d.id ORDER BY d.tenant, d.name;
 
+-- One INSERT of contacts of many tenants (more than FEW_TENANTS in
+-- src/maintain/trigger.rs): maintained tenant by tenant, by key.
+INSERT INTO tn.contacts SELECT 100 + i, 1 + i % 20, (ARRAY['DE', 'FR'])[1 + i % 2], i % 10 FROM generate_series(1, 60) i;
+SELECT * FROM exact('tn.contacts');
+
 -- A source that is also its own lookup target (who referred the contact):
 -- new contacts, and the contacts a changed referrer is read by, are
 -- maintained in their tenants' segments.
