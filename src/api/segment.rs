@@ -462,9 +462,9 @@ fn refresh_segment(name: &str) -> i64 {
     if let Some(definition) = &seg.definition {
         // Compiled as the owner (it may reference segments the caller does
         // not see); what it reads is checked as the caller.
-        require_reads(&as_owner(|| maintain::definitions::compiled(seg.id, definition, &reg)));
+        require_reads(&as_owner(|| maintain::definitions::compiled(seg.id, definition, seg.tenant.as_deref(), &reg)));
         as_owner(|| {
-            fill(seg.id, &maintain::definitions::predicate(seg.id, definition, &reg), &reg, seg.track_changes);
+            fill(seg.id, &maintain::definitions::compiled(seg.id, definition, seg.tenant.as_deref(), &reg).predicate, &reg, seg.track_changes);
             maintain::recompute::propagate(seg.id, &reg, None);
         });
     }

@@ -37,22 +37,17 @@ thread_local! {
     static CATALOGS: Memo<(pg_sys::Oid, Option<String>), Catalog> = Memo::new();
 }
 
-/// A stored definition of `reg`'s source, compiled (once per catalog
-/// generation).
-pub fn compiled(id: i64, definition: &str, reg: &Registered) -> Rc<Compiled> {
+/// The stored definition of segment `id` of `reg`'s source (of `tenant`),
+/// compiled (once per catalog generation).
+pub fn compiled(id: i64, definition: &str, tenant: Option<&str>, reg: &Registered) -> Rc<Compiled> {
     COMPILED.with(|m| {
         m.get_or((id, definition.to_string()), || {
-            let tenant = tenant_of(id);
+            let tenant = tenant.map(str::to_string);
             let cat = CATALOGS
                 .with(|c| c.get_or((reg.relid, tenant.clone()), || registry::for_source(reg, tenant.as_deref())));
             segments_lang::compile(definition, &cat, &reg.key).unwrap_or_else(|d| raise(&d))
         })
     })
-}
-
-/// The tenant segment `id` belongs to, if its source has tenants.
-pub fn tenant_of(id: i64) -> Option<String> {
-    spi::get::<String>("SELECT tenant FROM segments.segment_def WHERE id OPERATOR(pg_catalog.=) $1", &[id.into()])
 }
 
 /// Where the sweep of segment `id` starts: the horizon its last sweep or
@@ -83,9 +78,11 @@ pub fn sweep_horizon() -> pgrx::datum::TimestampWithTimeZone {
     .expect("now() is never NULL")
 }
 
-/// The WHERE predicate of a stored definition over the source row `"s"`.
-pub fn predicate(id: i64, definition: &str, reg: &Registered) -> String {
-    compiled(id, definition, reg).predicate.clone()
+impl Target {
+    /// Its definition, compiled.
+    pub fn compiled(&self, reg: &Registered) -> Rc<Compiled> {
+        compiled(self.id, &self.definition, self.tenant.as_deref(), reg)
+    }
 }
 
 /// Active segments of `source` (of `tenant`'s, for a source with tenants)

@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
-use super::definitions::{compiled, targets_of, Target};
+use super::definitions::{targets_of, Target};
 use super::install::watched_columns;
 use super::writers::check_definitions;
 use crate::pg::rowfilter::RowFilters;
@@ -201,7 +201,7 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
     let (table, row_type) = (trigger.relid(), trigger.row_type());
     let attnum = |name: &str| row_type.attnum(name).map_or(0, i32::from);
     if let [Role::Relation { name, .. }] = f.roles.as_slice() {
-        let compiled: Vec<Rc<Compiled>> = f.targets.iter().map(|t| compiled(t.id, &t.definition, &f.reg)).collect();
+        let compiled: Vec<Rc<Compiled>> = f.targets.iter().map(|t| t.compiled(&f.reg)).collect();
         let sql: Vec<String> = compiled.iter().map(|c| c.relevance(name)).collect();
         f.decided = compiled.iter().map(|c| c.insert_decides(name)).collect();
         f.relevance = Some(RowFilters::new(&regclass_text(table), row_type, &sql));
@@ -212,7 +212,7 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
     }
     if f.roles.iter().any(|r| matches!(r, Role::Source)) {
         for t in &f.targets {
-            for l in &compiled(t.id, &t.definition, &f.reg).lookups {
+            for l in &t.compiled(&f.reg).lookups {
                 if !f.lookups.iter().any(|m| m.name == l.name) {
                     f.pointers.push(attnum(&l.via_column));
                     f.lookups.push(l.clone());
@@ -223,7 +223,7 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
     if matches!(f.roles.as_slice(), [Role::Source]) {
         let mut predicates = vec![];
         for (i, t) in f.targets.iter().enumerate() {
-            let c = compiled(t.id, &t.definition, &f.reg);
+            let c = t.compiled(&f.reg);
             if c.local() {
                 f.local.push(i);
                 predicates.push(c.predicate.clone());

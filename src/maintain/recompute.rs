@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use segments_lang::codegen::ident;
 
-use super::definitions::{compiled, Target};
+use super::definitions::Target;
 use super::flips::{self, Flip};
 use super::notify;
 use crate::pg::heap::{statement, Keys, RowLock};
@@ -41,7 +41,7 @@ pub struct Job {
 
 impl Job {
     fn of(t: &Target, reg: &Registered) -> Job {
-        let c = compiled(t.id, &t.definition, reg);
+        let c = t.compiled(reg);
         Job { id: t.id, predicate: c.predicate.clone(), track: t.track_changes, flat: c.row_local }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pgrx::prelude::*;
 
-use super::definitions::{compiled, sweep_horizon, swept_since, time_relative};
+use super::definitions::{sweep_horizon, swept_since, time_relative};
 use super::notify::notify;
 use super::recompute::{by_level, lock_contacts, Rows};
 use super::writers::check_definitions;
@@ -41,7 +41,7 @@ pub fn refresh_due() -> i64 {
             let mut swept: HashMap<i64, Vec<String>> = HashMap::new();
             let mut summary = vec![];
             for t in time_relative(source) {
-                let sweep = compiled(t.id, &t.definition, &reg).sweep(&swept_since(t.id));
+                let sweep = t.compiled(&reg).sweep(&swept_since(t.id));
                 let mut keys: Vec<String> = match &sweep {
                     Some(sql) => {
                         spi::rows(&format!("SELECT DISTINCT k FROM ({sql}) x WHERE k IS NOT NULL"), &[], |r| spi::column(r, 1))
