@@ -430,28 +430,7 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
             maintain_relation(f, relevant(trigger, f, op == Op::Insert), generation, summary)
         }
         _ => pinned_search_path(|| {
-            let insert = op == Op::Insert;
-            let mut keys: Vec<String> = vec![];
-            if insert {
-                for (role, &attnum) in f.roles.iter().zip(&f.attnums) {
-                    if let Role::Lookup { target_key, .. } = role {
-                        announce_inserted(trigger, target_key, attnum);
-                    }
-                }
-            }
-            for role in &f.roles {
-                keys.extend(match role {
-                    // Contacts deleted from the source left every
-                    // segment already (segments.forget_contacts).
-                    Role::Source if !insert => {
-                        if backend::repeatable_read() {
-                            forget_committed_since(trigger, &f.reg);
-                        }
-                        continue;
-                    }
-                    _ => touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }),
-                });
-            }
+            let mut keys = touched_by_write(trigger, f, op == Op::Insert);
             keys.sort();
             keys.dedup();
             maintain_feed(f, &all, Some(&keys), summary);
@@ -536,29 +515,33 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
         }
         // Deleted contacts left every segment (segments.forget_contacts).
         Op::Delete if source_only => on_write(trigger, f, op, generation, summary),
-        _ => pinned_search_path(|| {
-            let insert = op == Op::Insert;
-            if insert {
-                for (role, &attnum) in f.roles.iter().zip(&f.attnums) {
-                    if let Role::Lookup { target_key, .. } = role {
-                        announce_inserted(trigger, target_key, attnum);
-                    }
-                }
-            }
-            let mut keys = vec![];
-            for role in &f.roles {
-                if matches!(role, Role::Source) && !insert {
-                    // Deleted contacts left every segment (segments.forget_contacts).
-                    if backend::repeatable_read() {
-                        forget_committed_since(trigger, &f.reg);
-                    }
-                    continue;
-                }
-                keys.extend(touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }));
-            }
-            maintain_contacts(trigger, f, keys, summary);
-        }),
+        _ => pinned_search_path(|| maintain_contacts(trigger, f, touched_by_write(trigger, f, op == Op::Insert), summary)),
     }
+}
+
+/// The contacts the rows an INSERT (`insert`) or DELETE wrote reach, by
+/// every role of the table but a deleted contact's own (it left every
+/// segment already: segments.forget_contacts); new lookup keys announced
+/// first (`announce_inserted`).
+fn touched_by_write(trigger: &Trigger<'_>, f: &Feed, insert: bool) -> Vec<String> {
+    if insert {
+        for (role, &attnum) in f.roles.iter().zip(&f.attnums) {
+            if let Role::Lookup { target_key, .. } = role {
+                announce_inserted(trigger, target_key, attnum);
+            }
+        }
+    }
+    let mut keys = vec![];
+    for role in &f.roles {
+        if matches!(role, Role::Source) && !insert {
+            if backend::repeatable_read() {
+                forget_committed_since(trigger, &f.reg);
+            }
+            continue;
+        }
+        keys.extend(touched(trigger, &f.reg, role, if insert { "new_rows" } else { "old_rows" }));
+    }
+    keys
 }
 
 /// Up to this many tenants, the contacts one INSERT adds are maintained from
@@ -590,9 +573,10 @@ fn maintain_contacts(trigger: &Trigger<'_>, f: &Feed, mut keys: Vec<String>, sum
             (spi::column::<String>(r, 1).unwrap_or_default(), spi::column::<Vec<String>>(r, 2).unwrap_or_default())
         })
     });
+    // Locked above: recomputed without locking them again (`maintain_feed`).
     for (tenant, keys) in by_tenant {
         let part = f.part(trigger, &tenant);
-        maintain_feed(&part, &part.targets.iter().collect::<Vec<_>>(), Some(&keys), summary);
+        summary.extend(by_level(&part.targets.iter().collect::<Vec<_>>(), &part.reg, Rows::Keys(&keys)).1);
     }
 }
 
