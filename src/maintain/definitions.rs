@@ -35,6 +35,9 @@ thread_local! {
     /// tenant: a tenant's ten segments need one, not ten times the queries.
     /// Definitions compile as the extension owner, whoever writes.
     static CATALOGS: Memo<(pg_sys::Oid, Option<String>), Catalog> = Memo::new();
+    /// What those catalogs share, by source (`registry::shape`): a tenant's
+    /// catalog then costs one query, for its segments.
+    static SHAPES: Memo<pg_sys::Oid, Catalog> = Memo::new();
 }
 
 /// The stored definition of segment `id` of `reg`'s source (of `tenant`),
@@ -43,8 +46,12 @@ pub fn compiled(id: i64, definition: &str, tenant: Option<&str>, reg: &Registere
     COMPILED.with(|m| {
         m.get_or((id, definition.to_string()), || {
             let tenant = tenant.map(str::to_string);
-            let cat = CATALOGS
-                .with(|c| c.get_or((reg.relid, tenant.clone()), || registry::for_source(reg, tenant.as_deref())));
+            let cat = CATALOGS.with(|c| {
+                c.get_or((reg.relid, tenant.clone()), || {
+                    let shape = SHAPES.with(|s| s.get_or(reg.relid, || registry::shape(reg)));
+                    registry::with_segments((*shape).clone(), reg, tenant.as_deref())
+                })
+            });
             segments_lang::compile(definition, &cat, &reg.key).unwrap_or_else(|d| raise(&d))
         })
     })
@@ -89,17 +96,39 @@ impl Target {
 /// that read `table`, then every active segment that references one of
 /// them, dependencies first.
 pub fn targets_of(source: pg_sys::Oid, table: pg_sys::Oid, tenant: Option<&str>) -> Vec<Target> {
-    // A tenant's segments through the index on (source, tenant).
-    let of_tenant = if tenant.is_some() { "d.tenant OPERATOR(pg_catalog.=) $3" } else { "d.tenant IS NULL AND $3 IS NULL" };
-    closure(
-        &format!(
-            "SELECT d.id, 0 FROM segments.segment_def d
-              WHERE d.source OPERATOR(pg_catalog.=) $1 AND {of_tenant} AND d.kind OPERATOR(pg_catalog.=) 'active'
+    let reads = "d.kind OPERATOR(pg_catalog.=) 'active'
                 AND EXISTS (SELECT FROM segments.segment_read r
-                             WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2)"
+                             WHERE r.segment_id OPERATOR(pg_catalog.=) d.id AND r.relid OPERATOR(pg_catalog.=) $2)";
+    let (oid, text) = (pg_sys::OIDOID, pg_sys::TEXTOID);
+    let (seed, types, args) = match tenant {
+        // A tenant's segments through the index on (source, tenant).
+        Some(tenant) => (
+            format!("SELECT d.id, 0 FROM segments.segment_def d
+                      WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $3 AND {reads}"),
+            vec![oid, oid, text],
+            vec![source.into(), table.into(), spi::text_datum(tenant)],
         ),
-        &[source.into(), table.into(), tenant.into()],
-    )
+        None => (
+            format!("SELECT d.id, 0 FROM segments.segment_def d
+                      WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.tenant IS NULL AND {reads}"),
+            vec![oid, oid],
+            vec![source.into(), table.into()],
+        ),
+    };
+    // Most segments are referenced by none: then the seed is the answer,
+    // without the recursive query, which cost a tenant's part more to run
+    // than everything else in its build.
+    let direct = format!(
+        "SELECT d.id, d.name, d.definition, d.track_changes, d.shared, 0, d.tenant,
+                EXISTS (SELECT FROM segments.dependency x WHERE x.depends_on OPERATOR(pg_catalog.=) d.id)
+           FROM segments.segment_def d JOIN ({seed}) s(id, depth) ON d.id OPERATOR(pg_catalog.=) s.id
+          ORDER BY d.id"
+    );
+    let (targets, referenced) = Spi::connect(|_| {
+        spi::read_kept(&direct, &types, &args);
+        (read_targets(), spi::result_column::<bool>(8).into_iter().any(|r| r == Some(true)))
+    });
+    if referenced { closure(&seed, &types, &args) } else { targets }
 }
 
 /// The time-relative active segments of `source` and the active segments
@@ -108,6 +137,7 @@ pub fn time_relative(source: pg_sys::Oid) -> Vec<Target> {
     closure(
         "SELECT d.id, 0 FROM segments.segment_def d
           WHERE d.source OPERATOR(pg_catalog.=) $1 AND d.kind OPERATOR(pg_catalog.=) 'active' AND d.time_relative",
+        &[pg_sys::OIDOID],
         &[source.into()],
     )
 }
@@ -115,13 +145,19 @@ pub fn time_relative(source: pg_sys::Oid) -> Vec<Target> {
 /// The active segments that reference segment `id`, directly or not,
 /// dependencies first.
 pub fn dependents(id: i64) -> Vec<Target> {
-    closure("SELECT segment_id, 1 FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) $1", &[id.into()])
+    closure(
+        "SELECT segment_id, 1 FROM segments.dependency WHERE depends_on OPERATOR(pg_catalog.=) $1",
+        &[pg_sys::INT8OID],
+        &[id.into()],
+    )
 }
 
 /// The `seed` segments (rows of id and depth) and all the segments that
 /// reference them through `IN SEGMENT`, active ones only, each after the
-/// segments it references.
-fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
+/// segments it references. With a kept plan: a tenant's part runs it once
+/// per backend and tenant, and planning the recursive query cost more than
+/// the rest of the part's build.
+fn closure(seed: &str, types: &[pg_sys::Oid], args: &[pg_sys::Datum]) -> Vec<Target> {
     let sql = format!(
         "WITH RECURSIVE hit(id, depth) AS (
              {seed}
@@ -135,19 +171,30 @@ fn closure(seed: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Vec<Target> {
           WHERE d.kind OPERATOR(pg_catalog.=) 'active'
           ORDER BY h.depth, d.id"
     );
-    Spi::connect(|client| {
-        client
-            .select(&sql, None, args)
-            .expect("reading the segments to maintain")
-            .map(|r| Target {
-                id: r.get(1).ok().flatten().unwrap_or_default(),
-                name: r.get(2).ok().flatten().unwrap_or_default(),
-                definition: r.get(3).ok().flatten().unwrap_or_default(),
-                track_changes: r.get(4).ok().flatten().unwrap_or(false),
-                shared: r.get(5).ok().flatten().unwrap_or(true),
-                depth: r.get(6).ok().flatten().unwrap_or(0),
-                tenant: r.get(7).ok().flatten(),
-            })
-            .collect()
+    Spi::connect(|_| {
+        spi::read_kept(&sql, types, args);
+        read_targets()
     })
+}
+
+/// The targets the last kept statement returned, as columns id, name,
+/// definition, track_changes, shared, depth, tenant.
+fn read_targets() -> Vec<Target> {
+    let texts = |n: i32| spi::result_column::<String>(n).into_iter();
+    let flags = |n: i32, default: bool| spi::result_column::<bool>(n).into_iter().map(move |b| b.unwrap_or(default));
+    spi::result_column::<i64>(1)
+        .into_iter()
+        .zip(texts(2).zip(texts(3)))
+        .zip(flags(4, false).zip(flags(5, true)))
+        .zip(spi::result_column::<i32>(6).into_iter().zip(texts(7)))
+        .map(|(((id, (name, definition)), (track_changes, shared)), (depth, tenant))| Target {
+            id: id.unwrap_or_default(),
+            name: name.unwrap_or_default(),
+            definition: definition.unwrap_or_default(),
+            track_changes,
+            shared,
+            depth: depth.unwrap_or(0),
+            tenant,
+        })
+        .collect()
 }

@@ -227,10 +227,13 @@ pub fn only_source() -> Option<pg_sys::Oid> {
 /// (None: the source has no tenants): its columns, registered relations and
 /// lookups, and the segments of the source and tenant the caller can see.
 pub fn for_source(reg: &Registered, tenant: Option<&str>) -> Catalog {
+    with_segments(shape(reg), reg, tenant)
+}
+
+/// What the catalogs of every tenant of a source share: its columns,
+/// registered relations and lookups; no segments.
+pub fn shape(reg: &Registered) -> Catalog {
     let mut cat = Catalog::new(table(reg.relid), &reg.key);
-    if let (Some(column), Some(value)) = (&reg.tenant_column, tenant) {
-        cat.tenant = Some(Tenant { column: column.clone(), value: value.to_string() });
-    }
     let texts = |i: i32| result_column::<String>(i).into_iter().map(Option::unwrap_or_default);
     let oids = |i: i32| result_column::<pg_sys::Oid>(i).into_iter().map(|o| o.unwrap_or(pg_sys::Oid::INVALID));
     let relations: Vec<_> = Spi::connect(|_| {
@@ -257,6 +260,16 @@ pub fn for_source(reg: &Registered, tenant: Option<&str>) -> Catalog {
     for (((name, via_column), oid), target_key) in lookups {
         cat.lookups.push(Lookup { name, via_column, target: table(oid), target_key });
     }
+    cat
+}
+
+/// `cat` (the `shape` of `reg`'s source) for a definition of `tenant`'s:
+/// pinned to the tenant, with the segments of the source and tenant.
+pub fn with_segments(mut cat: Catalog, reg: &Registered, tenant: Option<&str>) -> Catalog {
+    if let (Some(column), Some(value)) = (&reg.tenant_column, tenant) {
+        cat.tenant = Some(Tenant { column: column.clone(), value: value.to_string() });
+    }
+    let texts = |i: i32| result_column::<String>(i).into_iter().map(Option::unwrap_or_default);
     cat.segments = Spi::connect(|_| {
         read_kept(
             // A tenant's segments through the index on (source, tenant).
