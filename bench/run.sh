@@ -11,7 +11,7 @@
 #                   the 2-client ratios of 5-second runs spread over 0.74–1.00
 #                   on this machine, of 15-second runs over 0.83–0.87)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
-#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10")
+#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10 11")
 #   BENCH_REPS      repetitions of every measurement (default 3; 5 for the
 #                   single-row UPDATEs of workload 2, whose targets are
 #                   closest to the run-to-run noise)
@@ -30,7 +30,7 @@ N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 T2=${BENCH_W2_SECONDS:-15}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
-WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10} "
+WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10 11} "
 REPS=$(seq "${BENCH_REPS:-3}")
 W2_REPS=$(seq "${BENCH_REPS:-5}")
 want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
@@ -762,6 +762,8 @@ for i in "${!W10_DEFS[@]}"; do
   fills+="INSERT INTO m10_ideal (segment_id, id) SELECT a * 10 + $i, id FROM t10_plain WHERE account_id = a AND (${W10_DEFS[$i]}); "
 done
 sql -c "TRUNCATE t10_pg, t10_plain" >/dev/null
+# The truncated source's members left by a DELETE: vacuumed, as in workload 1.
+sql -c "VACUUM segments.t10_pg_membership" >/dev/null
 load_pg=$(ms "INSERT INTO t10_pg $load10")
 load_ideal=$(ms "INSERT INTO t10_plain $load10; FOR a IN 1..$A10 LOOP $fills END LOOP")
 for v in plain pg; do
@@ -772,4 +774,118 @@ row "10: the same, a new connection for every UPDATE (pgbench -C) | $((A10 * 10)
 row "10: create_segment of one tenant ($((N / A10)) contacts) | $((A10 * 10)) | pg | 1 | $one_ms ms (all $((A10 * 10)): $all_ms ms) | — | ≤ 20 ms"
 row "10: memory contexts of a backend after one UPDATE of one tenant's contact | $((A10 * 10)) | pg | 1 | $mem MB | — | ≤ 16 MB"
 row "10: bulk load of $N contacts of all tenants, one INSERT (time ÷ set-based ideal, once) | $((A10 * 10)) | pg | 1 | $load_pg ms (ideal $load_ideal ms) | $(awk -v a="$load_pg" -v b="$load_ideal" 'BEGIN { printf "%.2f", a / b }') | ≤ 1.3×"
+fi
+
+
+# --- Workload 11: a realistic segment mix on one untenanted contacts table:
+# the kinds of segment CRMs ship and users build (text equality and IN
+# lists, ENDS WITH / STARTS WITH / CONTAINS on text, array tags, jsonb paths,
+# relative time, events and deals), 10 and 100 of them (the ten kinds with
+# ten constants each). Bulk loads against the ideal (the load, then one
+# INSERT … SELECT per segment into a membership table of the same shape),
+# and single-row UPDATEs of read columns (an app's edits: score, city, tags,
+# last_seen, props, one picked per transaction).
+if want 11; then
+say "realistic mix"
+W11_C=(DE FR ES IT NL BE AT CH PL SE)
+W11_CITY=(Berlin Paris Madrid Rome Amsterdam)
+def11() { # segment $1 (1-based) of the mix
+  local t=$(( ($1 - 1) % 10 )) k=$(( ($1 - 1) / 10 ))
+  case $t in
+    0) echo "country = '${W11_C[k]}'" ;;
+    1) echo "plan IN ('pro', 'enterprise') AND country IN ('${W11_C[k]}', '${W11_C[(k + 1) % 10]}')" ;;
+    2) echo "email ENDS WITH '@d$k.example'" ;;
+    3) echo "city STARTS WITH '${W11_CITY[k % 5]}' AND city CONTAINS '$k'" ;;
+    4) echo "tags CONTAINS 'tag$k'" ;;
+    5) echo "props.plan = 'p$k' AND props.n > 50" ;;
+    6) echo "last_seen WITHIN LAST $(( (k + 1) * 3 )) days" ;;
+    7) echo "COUNT events (name = 'email_opened' AND at WITHIN LAST 30 days) >= $(( 1 + k % 3 ))" ;;
+    8) echo "ANY deals (stage = 'won' AND amount > $(( k * 500 )))" ;;
+    9) echo "score > $(( k * 10 )) AND NOT tags CONTAINS 'churned'" ;;
+  esac
+}
+load11="SELECT i, 'user' || i || '@d' || (i % 10) || '.example', (ARRAY['DE','FR','ES','IT','NL','BE','AT','CH','PL','SE'])[1 + i % 10],
+               (ARRAY['Berlin','Paris','Madrid','Rome','Amsterdam'])[1 + i % 5] || ' ' || (i % 10), (ARRAY['free','pro','enterprise'])[1 + (i / 10) % 3],
+               (i * 37) % 100, ARRAY['tag' || (i % 10), 'tag' || (i % 7)] || CASE WHEN i % 13 = 0 THEN ARRAY['churned'] ELSE '{}' END,
+               pg_catalog.jsonb_build_object('plan', 'p' || (i % 10), 'n', (i * 13) % 100), now() - (i % 60) * interval '1 day'
+          FROM generate_series(1, $N) i"
+sql <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE TABLE r_plain (id bigint PRIMARY KEY, email text, country text, city text, plan text, score int, tags text[], props jsonb, last_seen timestamptz);
+CREATE TABLE r_pg (LIKE r_plain INCLUDING ALL);
+CREATE TABLE r_ev (id bigserial PRIMARY KEY, contact_id bigint, name text, at timestamptz);
+INSERT INTO r_ev (contact_id, name, at) SELECT 1 + (i * 7) % $N, (ARRAY['email_opened','email_clicked','page_view'])[1 + i % 3],
+       now() - (i % 90) * interval '1 day' FROM generate_series(1, $N * 2) i;
+CREATE INDEX ON r_ev (contact_id);
+CREATE TABLE r_deals (id bigserial PRIMARY KEY, contact_id bigint, stage text, amount numeric);
+INSERT INTO r_deals (contact_id, stage, amount) SELECT 1 + (i * 11) % $N, (ARRAY['won','lost','open'])[1 + i % 3], (i * 37) % 5000
+  FROM generate_series(1, $N / 2) i;
+CREATE INDEX ON r_deals (contact_id);
+CREATE TABLE r_ideal_m (segment_id bigint NOT NULL, id bigint NOT NULL, entered_at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (segment_id, id));
+CREATE INDEX ON r_ideal_m (id);
+VACUUM ANALYZE r_ev, r_deals;
+SELECT segments.register_source('r_pg');
+SELECT segments.register_relation('events', 'r_pg', 'r_ev', 'contact_id');
+SELECT segments.register_relation('deals', 'r_pg', 'r_deals', 'contact_id');
+SQL
+for v in plain pg; do
+  cat > "/tmp/bench_w11_${v}_1.sql" <<SQL
+\set k random(1, $N)
+UPDATE r_$v SET score = (score + 1) % 100 WHERE id = :k;
+SQL
+  cat > "/tmp/bench_w11_${v}_2.sql" <<SQL
+\set k random(1, $N)
+UPDATE r_$v SET city = (ARRAY['Berlin','Paris','Madrid','Rome','Amsterdam'])[1 + :k % 5] || ' ' || (:k % 7) WHERE id = :k;
+SQL
+  cat > "/tmp/bench_w11_${v}_3.sql" <<SQL
+\set k random(1, $N)
+UPDATE r_$v SET tags = ARRAY['tag' || (:k % 9)] WHERE id = :k;
+SQL
+  cat > "/tmp/bench_w11_${v}_4.sql" <<SQL
+\set k random(1, $N)
+UPDATE r_$v SET last_seen = now() WHERE id = :k;
+SQL
+  cat > "/tmp/bench_w11_${v}_5.sql" <<SQL
+\set k random(1, $N)
+UPDATE r_$v SET props = pg_catalog.jsonb_set(props, '{n}', pg_catalog.to_jsonb(:k % 100)) WHERE id = :k;
+SQL
+done
+made=0
+for S in 10 100; do
+  ideal=""
+  for i in $(seq $((made + 1)) "$S"); do
+    d=$(def11 "$i")
+    sql -c "SELECT segments.create_segment('r$i', \$d\$$d\$d\$, source => 'r_pg')" >/dev/null
+  done
+  made=$S
+  for i in $(seq 1 "$S"); do
+    p=$(sql -c "SELECT segments.explain(\$d\$$(def11 "$i")\$d\$, 'r_pg')")
+    ideal+="; INSERT INTO r_ideal_m (segment_id, id) SELECT $i, \"r_pg\".id FROM r_plain AS \"r_pg\" WHERE $p"
+  done
+  declare -A times=() tp=()
+  for rep in $REPS; do
+    for v in $(rotate "$rep" plain ideal pg); do
+      sql -c "TRUNCATE r_plain, r_pg, r_ideal_m" -c "VACUUM segments.r_pg_membership" >/dev/null
+      case $v in
+        plain) w="INSERT INTO r_plain $load11" ;;
+        ideal) w="INSERT INTO r_plain $load11; ANALYZE r_plain$ideal" ;;
+        pg) w="INSERT INTO r_pg $load11" ;;
+      esac
+      times[$v]="${times[$v]:-} $(ms "$w")"
+    done
+  done
+  sql -c "TRUNCATE r_plain; INSERT INTO r_plain $load11" -c "VACUUM ANALYZE r_plain, r_pg, segments.r_pg_membership" >/dev/null
+  for rep in $REPS; do
+    for v in $(rotate "$rep" plain pg); do
+      tp[$v]="${tp[$v]:-} $(tps 1 "/tmp/bench_w11_${v}_1.sql" "$T" -f "/tmp/bench_w11_${v}_2.sql" -f "/tmp/bench_w11_${v}_3.sql" \
+                             -f "/tmp/bench_w11_${v}_4.sql" -f "/tmp/bench_w11_${v}_5.sql")"
+    done
+  done
+  target_load="≤ 1.2×"; target_update="≥ 0.8×"
+  [ "$S" = 100 ] && { target_load="≤ 1.3×"; target_update="≥ 0.5×"; }
+  row "11: bulk INSERT of $N, realistic mix (time ÷ ideal) | $S mixed | pg | 1 | $(median ${times[pg]}) ms (ideal $(median ${times[ideal]}), plain $(median ${times[plain]})) | $(paired "${times[pg]}" "${times[ideal]}") | $target_load"
+  row "11: single-row UPDATE of a read column (score, city, tags, last_seen or props), realistic mix | $S mixed | pg | 1 | $(median ${tp[pg]}) tps (plain $(median ${tp[plain]})) | $(paired "${tp[pg]}" "${tp[plain]}") | $target_update"
+  unset times tp
+done
 fi

@@ -54,7 +54,19 @@ pub fn apply(f: &Feed, targets: &[&Target], flips: &[&Flip], summary: &mut Vec<E
 /// `tracked` segments into their change log; returns how many members
 /// entered and left each segment.
 pub fn write(reg: &Registered, flips: &[&Flip], tracked: &[i64]) -> HashMap<i64, Delta> {
-    let (deltas, done) = write_members(reg.membership_relid, &reg.key, flips);
+    write_as(reg, flips, tracked, false)
+}
+
+/// `write` for contacts that an INSERT has just added (entering flips
+/// only): they have no memberships yet, and nobody else sees them, so each
+/// goes in as a plain INSERT would put it, without looking for it first (a
+/// duplicate is an ERROR, as for the set-based statement it replaces).
+pub fn write_new(reg: &Registered, flips: &[&Flip], tracked: &[i64]) -> HashMap<i64, Delta> {
+    write_as(reg, flips, tracked, true)
+}
+
+fn write_as(reg: &Registered, flips: &[&Flip], tracked: &[i64], new: bool) -> HashMap<i64, Delta> {
+    let (deltas, done) = write_members(reg.membership_relid, &reg.key, flips, new);
     let logged: Vec<&&Flip> =
         flips.iter().zip(&done).filter(|(flip, &done)| done && tracked.contains(&flip.segment)).map(|(flip, _)| flip).collect();
     if !logged.is_empty() {
@@ -78,9 +90,9 @@ pub fn write(reg: &Registered, flips: &[&Flip], tracked: &[i64]) -> HashMap<i64,
 }
 
 /// Applies `flips` to the membership table `membership` (key column `key`)
-/// and adds the count deltas. Returns how many members entered and left
+/// (`new`: for new contacts, `write_new`) and adds the count deltas. Returns how many members entered and left
 /// each segment, and which flips took effect (for the change log).
-fn write_members(membership: pg_sys::Oid, key: &str, flips: &[&Flip]) -> (HashMap<i64, Delta>, Vec<bool>) {
+fn write_members(membership: pg_sys::Oid, key: &str, flips: &[&Flip], new: bool) -> (HashMap<i64, Delta>, Vec<bool>) {
     statement(|st| {
         let mut entering: Vec<i64> = flips.iter().filter(|f| f.enter).map(|f| f.segment).collect();
         entering.sort_unstable();
@@ -101,7 +113,10 @@ fn write_members(membership: pg_sys::Oid, key: &str, flips: &[&Flip]) -> (HashMa
             } else {
                 let values =
                     [(segment_att, pg_sys::Datum::from(f.segment)), (key_att, input.datum(&f.key)), (entered_att, now)];
-                if f.enter {
+                if f.enter && new {
+                    table.insert(&values);
+                    true
+                } else if f.enter {
                     table.insert_if_absent(&values)
                 } else {
                     table.delete(&values[..2])

@@ -10,8 +10,9 @@
 //! segments that reference them, in dependency order. Four shortcuts:
 //! segments that read only the contact's row are decided by the UPDATE row
 //! trigger in process (`pg::rowfilter`) and written as flips (`flips`);
-//! rows inserted into the source are recomputed straight from the
-//! transition table (`recompute::Rows::New`); rows of a relation recompute
+//! rows inserted into the source enter those segments the same way
+//! (`admit`), and the others straight from the transition table
+//! (`recompute::Rows::New`); rows of a relation recompute
 //! only the segments whose filters they pass (`trigger::relevant`); and rows
 //! inserted into a relation decide its `ANY` and `NO` segments on their own
 //! (`Feed::decided`, `trigger::maintain_relation`).
@@ -20,6 +21,7 @@
 //! - `feeds`, `definitions`: what a table's trigger maintains;
 //! - `recompute`: by SQL, for contacts, new rows or everything;
 //! - `flips`: decided flips written without a statement;
+//! - `admit`: new contacts decided by their row filters;
 //! - `install`: which triggers a table has, what segments read;
 //! - `inflight`: writers meeting rows not committed yet;
 //! - `writers`: definition changes against concurrent writers;
@@ -27,6 +29,7 @@
 //!   is `pg::worker`);
 //! - `notify`: `NOTIFY segments`.
 
+pub mod admit;
 pub mod definitions;
 pub mod feeds;
 pub mod flips;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use segments_lang::codegen::ident;
 
+use super::admit;
 use super::definitions::Target;
 use super::feeds::{feeds, Feed, Role};
 use super::flips::{self, Flip};
@@ -414,15 +415,9 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
         Op::Truncate => {}
         // New rows of the source: straight from the transition table.
         Op::Insert if matches!(f.roles.as_slice(), [Role::Source]) => {
-            // Segments that read other rows than the contact's own may be
-            // read by relation rows written for the new keys meanwhile.
-            if f.local.len() < f.targets.len() {
-                announce_inserted(trigger, &f.reg.key, f.attnums[0]);
+            if !admit::new_contacts(trigger, f, generation, summary).is_empty() {
+                admit_others(trigger, f, None, summary);
             }
-            pinned_search_path(|| {
-                share_lookups(&f.reg, &f.lookups, Rows::New(trigger));
-                summary.extend(by_level(&all, &f.reg, Rows::New(trigger)).1)
-            })
         }
         // Rows of a relation: only their contacts, for the segments whose
         // filters they pass.
@@ -436,6 +431,23 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
             maintain_feed(f, &all, Some(&keys), summary);
         }),
     }
+}
+
+/// New contacts of the source (`keys`, or every row of the INSERT's
+/// transition table) into the segments of feed `f` that its row filters do
+/// not decide (`admit::new_contacts` decided the others).
+fn admit_others(trigger: &Trigger<'_>, f: &Feed, keys: Option<&[String]>, summary: &mut Vec<Entry>) {
+    let rows = keys.map_or(Rows::New(trigger), Rows::Keys);
+    // Segments that read other rows than the contact's own may be read by
+    // relation rows written for the new keys meanwhile (announced once for
+    // all tenants when by key).
+    if keys.is_none() {
+        announce_inserted(trigger, &f.reg.key, f.attnums[0]);
+    }
+    pinned_search_path(|| {
+        share_lookups(&f.reg, &f.lookups, rows);
+        summary.extend(by_level(&f.others(), &f.reg, rows).1)
+    })
 }
 
 /// The UPDATE statement trigger of a table of a source with tenants: what
@@ -486,32 +498,25 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
         // segments read only its contacts, through the key's index), as a
         // pass over the whole transition table per tenant would cost the
         // number of tenants times the rows.
+        // New contacts: the segments that read only their rows in one pass
+        // for all tenants; the others by their tenants' parts. Of a few
+        // tenants, from the transition table, once per tenant; of many, by
+        // key (each tenant's segments read only its contacts, through the
+        // key's index), as a pass over the whole transition table per
+        // tenant would cost the number of tenants times the rows.
         Op::Insert if source_only => {
-            let column = ident(f.reg.tenant_column.as_deref().unwrap_or_default());
-            let sql = format!(
-                "SELECT {column}::pg_catalog.text, pg_catalog.array_agg({key}::pg_catalog.text ORDER BY {key})
-                   FROM new_rows WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1",
-                key = ident(&f.reg.key)
-            );
-            let tenants: Vec<(String, Vec<String>)> = with_transition_tables(trigger, || {
-                run_kept(&sql, &[], &[]);
-                let keys = spi::result_column::<Vec<String>>(2);
-                result_column::<String>(1).into_iter().zip(keys).map(|(t, k)| (t.unwrap_or_default(), k.unwrap_or_default())).collect()
-            });
-            if tenants.len() <= FEW_TENANTS {
-                for (tenant, _) in tenants {
-                    on_write(trigger, &f.part(trigger, &tenant), op, generation, summary);
+            let rest = admit::new_contacts(trigger, f, generation, summary);
+            if rest.len() <= FEW_TENANTS {
+                for r in rest {
+                    admit_others(trigger, &f.part(trigger, r.tenant.as_deref().unwrap_or_default()), None, summary);
                 }
                 return;
             }
             announce_inserted(trigger, &f.reg.key, f.attnums[0]);
-            pinned_search_path(|| {
-                for (tenant, keys) in tenants {
-                    let part = f.part(trigger, &tenant);
-                    share_lookups(&part.reg, &part.lookups, Rows::Keys(&keys));
-                    summary.extend(by_level(&part.targets.iter().collect::<Vec<_>>(), &part.reg, Rows::Keys(&keys)).1);
-                }
-            });
+            for r in rest {
+                let part = f.part(trigger, r.tenant.as_deref().unwrap_or_default());
+                admit_others(trigger, &part, Some(&r.keys), summary);
+            }
         }
         // Deleted contacts left every segment (segments.forget_contacts).
         Op::Delete if source_only => on_write(trigger, f, op, generation, summary),

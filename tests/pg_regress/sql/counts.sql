@@ -122,6 +122,20 @@ SELECT segments.refresh_segment('published') AS refreshed_members;
 SELECT segments.drop_segment('published');
 DROP PUBLICATION cn_everything;
 
+\i tests/pg_regress/sql/exact_helper.psql
+-- A load of new contacts whose memberships, decided by the segments' row
+-- filters, are more than are written at once (200,000): written in several
+-- batches, each member once, counted once, its changes logged once.
+SELECT segments.create_segment('Any', 'score >= 0', source => 'cn.people', track_changes => true) IS NOT NULL AS created;
+SELECT segments.create_segment('Known', 'score IS NOT NULL', source => 'cn.people') IS NOT NULL AS created;
+SELECT segments.create_segment('Small', 'score < 1000', source => 'cn.people') IS NOT NULL AS created;
+INSERT INTO cn.people SELECT 1000 + i, i % 5 FROM generate_series(1, 60000) AS i;
+SELECT name, member_count, (SELECT count(*) FROM segments.people_membership m WHERE m.segment_id = s.id) AS members
+  FROM segments.segment s ORDER BY name;
+SELECT change, count(*) FROM segments.changes c JOIN segments.segment s ON s.id = c.segment_id
+ WHERE s.name = 'Any' GROUP BY change;
+SELECT * FROM exact('cn.people');
+
 SELECT segments.unregister_source('cn.people', true);
 DROP SCHEMA cn CASCADE;
 -- The next suite starts without the extension.

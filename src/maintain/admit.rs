@@ -1,0 +1,122 @@
+//! New contacts: the rows an INSERT adds to the source enter the segments
+//! that read only the contact's row (`Feed::local`) by their row filters,
+//! in one pass over the transition table, whichever tenants they belong
+//! to, and the memberships are written without a statement (`flips`). A
+//! tenant's part is built once per backend; a set-based statement per
+//! tenant and segment cost a bulk load of many tenants twice the load
+//! (bench/findings.md). The other segments are left to the caller.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::feeds::Feed;
+use super::flips::{self, Flip};
+use super::notify::Entry;
+use super::recompute::{account, Delta};
+use crate::pg::trigger::{Row, Trigger};
+
+/// How many decided memberships are written at a time: a load of a million
+/// contacts must not hold millions of them.
+const BATCH: usize = 200_000;
+
+/// What the new contacts of an INSERT leave to SQL: the feeds (`f` itself,
+/// tenant None, or a tenant's part) with segments their row filters do not
+/// decide, each with its new contacts' keys.
+pub struct Rest {
+    pub tenant: Option<String>,
+    pub keys: Vec<String>,
+}
+
+/// Enters the new contacts of the INSERT firing `trigger` (a statement
+/// trigger of the source only) into the segments of `f` (or of their
+/// tenants' parts) that read only their own row; `generation`: the catalog
+/// generation the feeds were read under.
+pub fn new_contacts(trigger: &Trigger<'_>, f: &Feed, generation: u64, summary: &mut Vec<Entry>) -> Vec<Rest> {
+    let mut writer = Writer { f, flips: vec![], tracked: vec![], deltas: HashMap::new() };
+    let mut rest: Vec<Rest> = vec![];
+    let mut parts: HashMap<String, Rc<Feed>> = HashMap::new();
+    match &f.parts {
+        None => {
+            trigger.transition_rows(true, |row| writer.decide(f, row, generation, None));
+            if f.local.len() < f.targets.len() {
+                rest.push(Rest { tenant: None, keys: vec![] });
+            }
+        }
+        Some(p) => {
+            let mut others: HashMap<String, Vec<String>> = HashMap::new();
+            trigger.transition_rows(true, |row| {
+                // A contact without a tenant is in no segment.
+                let Some(tenant) = row.text(p.tenant_attnum) else { return };
+                let part = parts.entry(tenant.clone()).or_insert_with(|| f.part(trigger, &tenant)).clone();
+                writer.decide(&part, row, generation, Some((&mut others, tenant)));
+            });
+            let mut tenants: Vec<String> = others.keys().cloned().collect();
+            tenants.sort();
+            rest = tenants.into_iter().map(|t| Rest { keys: others.remove(&t).unwrap_or_default(), tenant: Some(t) }).collect();
+        }
+    }
+    writer.flush();
+    let deltas = std::mem::take(&mut writer.deltas);
+    let mut feeds: Vec<&Feed> = parts.values().map(Rc::as_ref).collect();
+    if f.parts.is_none() {
+        feeds.push(f);
+    }
+    for part in feeds {
+        let local: Vec<_> = part.local.iter().map(|&i| &part.targets[i]).collect();
+        account(&local, &deltas, summary);
+    }
+    rest
+}
+
+/// The memberships decided so far, written every `BATCH`.
+struct Writer<'f> {
+    f: &'f Feed,
+    flips: Vec<Flip>,
+    /// Of the segments in `flips`, those whose changes are logged.
+    tracked: Vec<i64>,
+    deltas: HashMap<i64, Delta>,
+}
+
+impl Writer<'_> {
+    /// The memberships of the new contact `row` in the row-local segments
+    /// of `part`; its key added to `others` (by tenant) when `part` has
+    /// other segments.
+    fn decide(&mut self, part: &Feed, row: Row<'_>, generation: u64, others: Option<(&mut HashMap<String, Vec<String>>, String)>) {
+        // The feed's only role is the source: `attnums[0]` is the key's.
+        let Some(key) = row.text(part.attnums[0]) else { return };
+        if let Some(filters) = &part.filters {
+            for (j, hit) in filters.matches(row).into_iter().enumerate() {
+                if hit {
+                    let target = &part.targets[part.local[j]];
+                    if target.track_changes && !self.tracked.contains(&target.id) {
+                        self.tracked.push(target.id);
+                    }
+                    let flip = Flip { segment: target.id, key: key.clone(), enter: true, generation: Some(generation) };
+                    self.flips.push(flip);
+                }
+            }
+        }
+        if let Some((others, tenant)) = others.filter(|_| part.local.len() < part.targets.len()) {
+            others.entry(tenant).or_default().push(key);
+        }
+        if self.flips.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.flips.is_empty() {
+            return;
+        }
+        let mut flips = std::mem::take(&mut self.flips);
+        // By segment, each segment's contacts in the order of the load:
+        // neighbours in the primary key (segment, contact) of the
+        // membership table, whose pages then stay at hand.
+        flips.sort_by_key(|f| f.segment);
+        for (id, d) in flips::write_new(&self.f.reg, &flips.iter().collect::<Vec<_>>(), &self.tracked) {
+            let total = self.deltas.entry(id).or_default();
+            total.entered += d.entered;
+            total.left += d.left;
+        }
+    }
+}
