@@ -27,6 +27,10 @@ pub struct Compiled {
     pub text: String,
     /// WHERE predicate over the source row `ROW`.
     pub predicate: String,
+    /// `predicate` without its tenant's condition (`within`): the same for
+    /// every tenant's segment of the same definition, and what a tenant's
+    /// row filters evaluate on rows known to be that tenant's.
+    pub predicate_any_tenant: String,
     /// `(schema, table, column)` of every column read (`Pred::columns`).
     pub reads: Vec<(String, String, String)>,
     /// Ids of the segments referenced with `IN SEGMENT`.
@@ -60,6 +64,7 @@ fn first(problems: Vec<crate::error::Problem>, definition: &str) -> Diagnostic {
 
 fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compiled {
     let source = catalog.source.clone();
+    let predicate_any_tenant = codegen::predicate(&pred, ROW, key);
     let pred = match &catalog.tenant {
         Some(tenant) => within(pred, tenant, &source),
         None => pred,
@@ -67,6 +72,7 @@ fn from_checked(expr: Expr, pred: Pred, catalog: &Catalog, key: &str) -> Compile
     Compiled {
         text: format::format(&expr),
         predicate: codegen::predicate(&pred, ROW, key),
+        predicate_any_tenant,
         reads: pred.columns(&source),
         references: pred.segments(),
         lookups: pred.lookups(),
@@ -165,6 +171,9 @@ mod tests {
         assert!(c.predicate.starts_with("(\"s\".\"score\" OPERATOR(pg_catalog.=) 42 AND "), "{}", c.predicate);
         assert!(c.reads.iter().any(|(_, _, col)| col == "score"), "{:?}", c.reads);
         assert!(c.local());
+        // Without the tenant: what every tenant's segment of this definition shares.
+        assert_eq!(c.predicate_any_tenant, compile("created_at IS NULL", &catalog(), "id").unwrap().predicate);
+        assert!(!c.predicate_any_tenant.contains("score"), "{}", c.predicate_any_tenant);
         // Not a number: quoted, never written into the SQL as it is.
         cat.tenant = Some(Tenant { column: "score".into(), value: "1 OR true".into() });
         let c = compile("created_at IS NULL", &cat, "id").unwrap();

@@ -3,9 +3,12 @@
 //! compiled for in-process decisions), built once per table and catalog
 //! generation.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
+use segments_lang::codegen::qualified;
 use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
@@ -32,7 +35,11 @@ pub struct Feed {
     /// predicates read only the contact's row (indices into `targets`), and
     /// those predicates compiled for in-process evaluation.
     pub local: Vec<usize>,
-    pub filters: Option<RowFilters>,
+    /// For a tenant's part, compiled without the tenant's condition and
+    /// shared by the parts whose row-local segments have the same
+    /// definitions (`Parts::filters`): the trigger evaluates them only on
+    /// rows of the part's tenant.
+    pub filters: Option<Rc<RowFilters>>,
     /// Per role, the attribute number of its column (`Role::column`) in the
     /// table's rows: for the source, the key's.
     pub attnums: Vec<i32>,
@@ -55,6 +62,10 @@ pub struct Feed {
     /// attribute numbers of their `via` columns (a contact's pointers).
     pub lookups: Vec<Lookup>,
     pub pointers: Vec<i32>,
+    /// When the table is the source: per target, the attribute numbers of
+    /// the source's columns it reads (an UPDATE that changes none of them
+    /// cannot change it).
+    pub reads: Vec<Vec<i32>>,
     /// The tenant whose segments `targets` are (a part of a source with
     /// tenants), None for a source without.
     pub tenant: Option<String>,
@@ -71,7 +82,12 @@ pub struct Parts {
     /// the table is the source (0 otherwise: a row of another table says
     /// nothing of its contact's tenant).
     pub tenant_attnum: i32,
-    built: std::cell::RefCell<std::collections::HashMap<String, Rc<Feed>>>,
+    built: RefCell<HashMap<String, Rc<Feed>>>,
+    /// Row filters by the predicates they evaluate: tenants whose
+    /// row-local segments have the same definitions (the segments an
+    /// application creates for every account) share one compilation, so
+    /// that a part's build is a lookup for them.
+    filters: RefCell<HashMap<Vec<String>, Rc<RowFilters>>>,
 }
 
 impl Feed {
@@ -90,7 +106,7 @@ impl Feed {
         let part = Rc::new(trigger_work(|| {
             let mut part = self.skeleton(targets_of(self.reg.relid, trigger.relid(), Some(tenant)));
             part.tenant = Some(tenant.to_string());
-            complete(&mut part, trigger);
+            complete(&mut part, trigger, Some(&parts.filters));
             check_definitions(&[self.reg.relid]);
             part
         }));
@@ -121,6 +137,7 @@ impl Feed {
             decided: vec![],
             lookups: vec![],
             pointers: vec![],
+            reads: vec![],
             tenant: None,
             parts: None,
         }
@@ -175,6 +192,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             let tenants = reg.tenant_column.as_ref().map(|column| Parts {
                 tenant_attnum: if source == table { attnum(column) } else { 0 },
                 built: Default::default(),
+                filters: Default::default(),
             });
             let targets = if tenants.is_some() { vec![] } else { targets_of(source, table, None) };
             let mut f = Feed::empty(reg, vec![role], targets);
@@ -186,7 +204,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
         f.attnums = f.roles.iter().map(|r| attnum(r.column(&f.reg))).collect();
         f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(c)).filter(|&n| n > 0).collect();
         if f.parts.is_none() {
-            complete(f, trigger);
+            complete(f, trigger, None);
         }
     }
     // What was read above was read under the transaction's snapshot.
@@ -196,8 +214,9 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
 
 /// Compiles what the trigger decides in process for the targets of `f`:
 /// the relevance of a relation's rows, the lookups a contact points at, the
-/// row filters of the segments that read only the contact's row.
-fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
+/// row filters of the segments that read only the contact's row (for a
+/// tenant's part, from `shared` if other tenants have the same).
+fn complete(f: &mut Feed, trigger: &Trigger<'_>, shared: Option<&RefCell<HashMap<Vec<String>, Rc<RowFilters>>>>) {
     let (table, row_type) = (trigger.relid(), trigger.row_type());
     let attnum = |name: &str| row_type.attnum(name).map_or(0, i32::from);
     if let [Role::Relation { name, .. }] = f.roles.as_slice() {
@@ -212,7 +231,10 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
     }
     if f.roles.iter().any(|r| matches!(r, Role::Source)) {
         for t in &f.targets {
-            for l in &t.compiled(&f.reg).lookups {
+            let c = t.compiled(&f.reg);
+            let own = c.reads.iter().filter(|(schema, table, _)| qualified(schema, table) == f.reg.source);
+            f.reads.push(own.map(|(_, _, column)| attnum(column)).collect());
+            for l in &c.lookups {
                 if !f.lookups.iter().any(|m| m.name == l.name) {
                     f.pointers.push(attnum(&l.via_column));
                     f.lookups.push(l.clone());
@@ -226,11 +248,15 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>) {
             let c = t.compiled(&f.reg);
             if c.local() {
                 f.local.push(i);
-                predicates.push(c.predicate.clone());
+                predicates.push(if shared.is_some() { c.predicate_any_tenant.clone() } else { c.predicate.clone() });
             }
         }
         if !predicates.is_empty() {
-            f.filters = Some(RowFilters::new(&f.reg.source, row_type, &predicates));
+            let compile = |p: &[String]| Rc::new(RowFilters::new(&f.reg.source, row_type, p));
+            f.filters = Some(match shared {
+                Some(m) => m.borrow_mut().entry(predicates).or_insert_with_key(|p| compile(p)).clone(),
+                None => compile(&predicates),
+            });
         }
     }
 }

@@ -27,6 +27,7 @@ use super::recompute::{by_level, contacts_via, lock_contacts, require_same_conta
 use crate::pg::backend;
 use crate::pg::guard::under_latest_snapshot;
 use crate::pg::spi::{self, result_column, run_kept, run_latest_with, with_transition_tables};
+use crate::pg::rowfilter::RowFilters;
 use crate::pg::trigger::Row;
 use crate::state::counts;
 use crate::pg::trigger::{Op, Trigger};
@@ -151,10 +152,10 @@ fn relevant<'f>(trigger: &Trigger<'_>, f: &'f Feed, new: bool) -> Relevant<'f> {
 
 /// What an updated row asks of the statement trigger, for one source.
 enum Touch {
-    /// Recompute the contact: for every target (`all`), or for those the
-    /// row filters do not cover; `repointed`: the UPDATE changed which lookup
-    /// rows the contact points at, or its key (`inflight::share_lookups`).
-    Contact { key: String, all: bool, repointed: bool },
+    /// Recompute the contact: for every target (None), or for these
+    /// (indices into `Feed::targets`); `repointed`: the UPDATE changed which
+    /// lookup rows the contact points at, or its key (`inflight::share_lookups`).
+    Contact { key: String, targets: Option<Vec<usize>>, repointed: bool },
     /// Recompute the contacts that point at this lookup row.
     Lookup { via_column: String, target_type: String, value: String },
     /// The contact entered (or left) a row-local segment.
@@ -200,12 +201,16 @@ fn on_row_update(trigger: &Trigger<'_>) {
             // A contact's row: the parts of its old and new tenant (a
             // contact moved to another tenant leaves the old one's segments).
             Some(parts) if parts.tenant_attnum > 0 => {
-                let mut tenants: Vec<String> =
-                    [old.text(parts.tenant_attnum), new.text(parts.tenant_attnum)].into_iter().flatten().collect();
-                tenants.dedup();
-                for tenant in tenants {
+                let (was, is) = (old.text(parts.tenant_attnum), new.text(parts.tenant_attnum));
+                let sides = if was == is {
+                    vec![(was, Image::Both)]
+                } else {
+                    vec![(was, Image::Old), (is, Image::New)]
+                };
+                for (tenant, image) in sides {
+                    let Some(tenant) = tenant else { continue };
                     let part = f.part(trigger, &tenant);
-                    updated_row(&part, old, new, generation, &mut |touch| {
+                    updated_row(&part, old, new, image, generation, &mut |touch| {
                         // The contacts that read this row as a lookup may
                         // belong to any tenant: sorted by tenant later.
                         let tenant = (!matches!(touch, Touch::Lookup { .. })).then(|| tenant.clone());
@@ -213,7 +218,7 @@ fn on_row_update(trigger: &Trigger<'_>) {
                     });
                 }
             }
-            _ => updated_row(f, old, new, generation, &mut push),
+            _ => updated_row(f, old, new, Image::Both, generation, &mut push),
         }
     }
     // Nothing seen: the statement trigger has nothing to do.
@@ -222,13 +227,45 @@ fn on_row_update(trigger: &Trigger<'_>) {
     }
 }
 
+/// Which images of an updated row belong to a feed: both, or, for a
+/// contact moved to another tenant, the old one (the old tenant's part) or
+/// the new one.
+#[derive(Clone, Copy)]
+enum Image {
+    Both,
+    Old,
+    New,
+}
+
 /// What one updated row asks of feed `f` (`on_row_update`), given to `push`.
-fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, generation: u64, push: &mut dyn FnMut(Touch)) {
-    // The source's only role is `Role::Source` when it has filters:
-    // `attnums[0]` is the key's.
-    if let (Some(filters), true) = (&f.filters, old.same_key(&new, f.attnums[0])) {
-        let flipped = filters.flips(old, new);
-        if flipped.is_empty() && f.local.len() == f.targets.len() {
+fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, image: Image, generation: u64, push: &mut dyn FnMut(Touch)) {
+    // A contact's row whose key stays: `attnums[0]` is the key's.
+    if matches!(f.roles.as_slice(), [Role::Source]) && old.same_key(&new, f.attnums[0]) {
+        // A tenant's filters leave out the tenant's condition: a contact
+        // moved away leaves every segment it was in, and enters the new
+        // tenant's as a new one would.
+        let all = |filters: &RowFilters, row: Row<'_>, enter: bool| {
+            filters.matches(row).into_iter().enumerate().filter(|&(_, hit)| hit).map(|(j, _)| (j, enter)).collect()
+        };
+        let flipped: Vec<(usize, bool)> = match (&f.filters, image) {
+            (None, _) => vec![],
+            (Some(filters), Image::Both) => filters.flips(old, new),
+            (Some(filters), Image::Old) => all(filters, old, false),
+            (Some(filters), Image::New) => all(filters, new, true),
+        };
+        // The other segments that read a column the UPDATE changed (all of
+        // them for a contact changing tenant), and those that reference
+        // segments if any of these may change.
+        let moved = !matches!(image, Image::Both);
+        let changed = |attnums: &[i32]| moved || attnums.iter().any(|&n| old.same_bytes(&new, n) == Some(false));
+        let others: Vec<usize> = (0..f.targets.len()).filter(|i| !f.local.contains(i)).collect();
+        let mut recompute: Vec<usize> = others.iter().copied().filter(|&i| changed(&f.reads[i])).collect();
+        if !recompute.is_empty() || !flipped.is_empty() {
+            recompute.extend(others.iter().copied().filter(|&i| f.targets[i].depth > 0));
+            recompute.sort_unstable();
+            recompute.dedup();
+        }
+        if flipped.is_empty() && recompute.is_empty() {
             return;
         }
         // The key is not NULL (same_key).
@@ -238,8 +275,8 @@ fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, generation: u64, push: &mut
             let segment = f.targets[f.local[j]].id;
             push(Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
         }
-        if f.local.len() < f.targets.len() {
-            push(Touch::Contact { key, all: false, repointed });
+        if !recompute.is_empty() {
+            push(Touch::Contact { key, targets: Some(recompute), repointed });
         }
         return;
     }
@@ -258,8 +295,8 @@ fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, generation: u64, push: &mut
                 Role::Lookup { via_column, target_type, .. } => {
                     push(Touch::Lookup { via_column: via_column.clone(), target_type: target_type.clone(), value })
                 }
-                Role::Source => push(Touch::Contact { key: value, all: true, repointed }),
-                Role::Relation { .. } => push(Touch::Contact { key: value, all: true, repointed: false }),
+                Role::Source => push(Touch::Contact { key: value, targets: None, repointed }),
+                Role::Relation { .. } => push(Touch::Contact { key: value, targets: None, repointed: false }),
             }
         }
     }
@@ -330,16 +367,22 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
     let mut keys = vec![];
     let mut repointed = vec![];
     let mut all = false;
+    // The targets asked for, for all the keys together: a recompute of a
+    // contact for a segment it cannot have changed in changes nothing.
+    let mut wanted = vec![false; f.targets.len()];
     let mut via: HashMap<(&str, &str), Vec<String>> = HashMap::new();
     for p in pending.iter().filter(|p| p.source == f.reg.relid && p.tenant == f.tenant) {
         match &p.touch {
             Touch::Flip(flip) => flips.push(flip),
-            Touch::Contact { key, all: a, repointed: r } => {
+            Touch::Contact { key, targets, repointed: r } => {
                 keys.push(key.clone());
                 if *r {
                     repointed.push(key.clone());
                 }
-                all |= a;
+                match targets {
+                    None => all = true,
+                    Some(t) => t.iter().for_each(|&i| wanted[i] = true),
+                }
             }
             Touch::Lookup { via_column, target_type, value } => {
                 via.entry((via_column, target_type)).or_default().push(value.clone())
@@ -363,7 +406,7 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
         if !repointed.is_empty() {
             share_lookups(&f.reg, &f.lookups, Rows::Keys(&repointed));
         }
-        let targets: Vec<&Target> = if all { f.targets.iter().collect() } else { f.others() };
+        let targets: Vec<&Target> = f.targets.iter().zip(&wanted).filter(|&(_, &w)| all || w).map(|(t, _)| t).collect();
         maintain_feed(f, &targets, Some(&keys), summary);
     });
 }
