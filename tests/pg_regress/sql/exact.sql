@@ -84,6 +84,16 @@ UPDATE ex.contacts SET score = 35 WHERE id = 1;
 SELECT segments.refresh_segment('VIP snapshot') AS resnapshot;
 SELECT * FROM exact('ex.contacts');
 
+-- An active segment referencing one decided by the row filters follows its
+-- flips, though it reads none of the columns the UPDATE changed.
+SELECT segments.create_segment('Scored', 'score >= 50') IS NOT NULL AS created;
+SELECT segments.create_segment('In Scored', $$IN SEGMENT 'Scored'$$) IS NOT NULL AS created;
+UPDATE ex.contacts SET score = 55 WHERE id = 2;
+UPDATE ex.contacts SET score = 5 WHERE id = 1;
+SELECT m.segment_name, array_agg(m.key ORDER BY m.key) FROM segments.members m
+ WHERE m.segment_name IN ('Scored', 'In Scored') GROUP BY 1 ORDER BY 1;
+SELECT * FROM exact('ex.contacts');
+
 -- NULL arguments: NULL where NULL means nothing, 22004 otherwise.
 SELECT segments.explain(NULL, 'ex.contacts') IS NULL AS explain_null;
 SELECT count(*) AS check_rows FROM segments.check(NULL, 'ex.contacts');
