@@ -12,6 +12,7 @@
 #                   on this machine, of 15-second runs over 0.83–0.87)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
 #   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10 11")
+#   BENCH_TENANTS   tenants of workload 10, 10 segments each (default 1000)
 #   BENCH_REPS      repetitions of every measurement (default 3; 5 for the
 #                   single-row UPDATEs of workload 2, whose targets are
 #                   closest to the run-to-run noise)
@@ -714,7 +715,7 @@ fi
 # wrote one tenant's contact.
 if want 10; then
 say "tenants"
-A10=1000
+A10=${BENCH_TENANTS:-1000}
 W10_DEFS=("country = 'DE'" "score > 50" "plan IN ('pro', 'enterprise')" "country = 'DE' AND score > 80"
           "plan = 'free' AND score < 10" "score BETWEEN 20 AND 40" "country != 'BR'" "plan = 'pro' OR score > 95"
           "country IN ('DE', 'AT') AND plan = 'pro'" "country = 'FR' AND NOT plan = 'free'")

@@ -1,5 +1,6 @@
 //! New contacts: the rows an INSERT adds to the source enter the segments
-//! that read only the contact's row (`Feed::local`) by their row filters,
+//! that read only the contact's row, and the clock (`Feed::local`,
+//! `Feed::clocked`), by their row filters,
 //! in one pass over the transition table, whichever tenants they belong
 //! to, and the memberships are written without a statement (`flips`). A
 //! tenant's part is built once per backend; a set-based statement per
@@ -38,7 +39,7 @@ pub fn new_contacts(trigger: &Trigger<'_>, f: &Feed, generation: u64, summary: &
     match &f.parts {
         None => {
             trigger.transition_rows(true, |row| writer.decide(f, row, generation, None));
-            if f.local.len() < f.targets.len() {
+            if !f.others().is_empty() {
                 rest.push(Rest { tenant: None, keys: vec![] });
             }
         }
@@ -62,8 +63,7 @@ pub fn new_contacts(trigger: &Trigger<'_>, f: &Feed, generation: u64, summary: &
         feeds.push(f);
     }
     for part in feeds {
-        let local: Vec<_> = part.local.iter().map(|&i| &part.targets[i]).collect();
-        account(&local, &deltas, summary);
+        account(&part.decided(), &deltas, summary);
     }
     rest
 }
@@ -84,10 +84,11 @@ impl Writer<'_> {
     fn decide(&mut self, part: &Feed, row: Row<'_>, generation: u64, others: Option<(&mut HashMap<String, Vec<String>>, String)>) {
         // The feed's only role is the source: `attnums[0]` is the key's.
         let Some(key) = row.text(part.attnums[0]) else { return };
-        if let Some(filters) = &part.filters {
+        for (filters, targets) in [(&part.filters, &part.local), (&part.clocked_filters, &part.clocked)] {
+            let Some(filters) = filters else { continue };
             for (j, hit) in filters.matches(row).into_iter().enumerate() {
                 if hit {
-                    let target = &part.targets[part.local[j]];
+                    let target = &part.targets[targets[j]];
                     if target.track_changes && !self.tracked.contains(&target.id) {
                         self.tracked.push(target.id);
                     }
@@ -96,7 +97,7 @@ impl Writer<'_> {
                 }
             }
         }
-        if let Some((others, tenant)) = others.filter(|_| part.local.len() < part.targets.len()) {
+        if let Some((others, tenant)) = others.filter(|_| part.local.len() + part.clocked.len() < part.targets.len()) {
             others.entry(tenant).or_default().push(key);
         }
         if self.flips.len() >= BATCH {

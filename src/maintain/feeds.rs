@@ -40,6 +40,13 @@ pub struct Feed {
     /// definitions (`Parts::filters`): the trigger evaluates them only on
     /// rows of the part's tenant.
     pub filters: Option<Rc<RowFilters>>,
+    /// Likewise, the targets whose predicates read only the contact's row
+    /// and the clock (indices into `targets`), and their predicates: a write
+    /// sets the contact's membership to what its new row gives now, as a
+    /// recompute by SQL would, without evaluating the old row (whose
+    /// answer may have been changed by time since it was written).
+    pub clocked: Vec<usize>,
+    pub clocked_filters: Option<Rc<RowFilters>>,
     /// Per role, the attribute number of its column (`Role::column`) in the
     /// table's rows: for the source, the key's.
     pub attnums: Vec<i32>,
@@ -130,6 +137,8 @@ impl Feed {
             reg,
             local: vec![],
             filters: None,
+            clocked: vec![],
+            clocked_filters: None,
             attnums: vec![],
             watched: vec![],
             relevance: None,
@@ -150,9 +159,19 @@ impl Feed {
         if new { self.relevance.as_ref() } else { self.relevance_lately.as_ref().or(self.relevance.as_ref()) }
     }
 
-    /// The targets that `local` does not cover.
+    /// Whether target `i` is decided in process (`local` or `clocked`).
+    pub fn in_process(&self, i: usize) -> bool {
+        self.local.contains(&i) || self.clocked.contains(&i)
+    }
+
+    /// The targets decided in process.
+    pub fn decided(&self) -> Vec<&Target> {
+        self.targets.iter().enumerate().filter(|&(i, _)| self.in_process(i)).map(|(_, t)| t).collect()
+    }
+
+    /// The targets decided by SQL.
     pub fn others(&self) -> Vec<&Target> {
-        self.targets.iter().enumerate().filter(|(i, _)| !self.local.contains(i)).map(|(_, t)| t).collect()
+        self.targets.iter().enumerate().filter(|&(i, _)| !self.in_process(i)).map(|(_, t)| t).collect()
     }
 }
 
@@ -243,21 +262,26 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>, shared: Option<&RefCell<HashMap
         }
     }
     if matches!(f.roles.as_slice(), [Role::Source]) {
-        let mut predicates = vec![];
+        let (mut predicates, mut clocked) = (vec![], vec![]);
         for (i, t) in f.targets.iter().enumerate() {
             let c = t.compiled(&f.reg);
+            let p = if shared.is_some() { c.predicate_any_tenant.clone() } else { c.predicate.clone() };
             if c.local() {
                 f.local.push(i);
-                predicates.push(if shared.is_some() { c.predicate_any_tenant.clone() } else { c.predicate.clone() });
+                predicates.push(p);
+            } else if c.row_local {
+                f.clocked.push(i);
+                clocked.push(p);
             }
         }
-        if !predicates.is_empty() {
+        let filters = |predicates: Vec<String>| {
             let compile = |p: &[String]| Rc::new(RowFilters::new(&f.reg.source, row_type, p));
-            f.filters = Some(match shared {
+            (!predicates.is_empty()).then(|| match shared {
                 Some(m) => m.borrow_mut().entry(predicates).or_insert_with_key(|p| compile(p)).clone(),
                 None => compile(&predicates),
-            });
-        }
+            })
+        };
+        (f.filters, f.clocked_filters) = (filters(predicates), filters(clocked));
     }
 }
 

@@ -258,21 +258,32 @@ fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, image: Image, generation: u
         // segments if any of these may change.
         let moved = !matches!(image, Image::Both);
         let changed = |attnums: &[i32]| moved || attnums.iter().any(|&n| old.same_bytes(&new, n) == Some(false));
-        let others: Vec<usize> = (0..f.targets.len()).filter(|i| !f.local.contains(i)).collect();
+        // The segments of the clock that read a changed column: set to what
+        // the new row gives now (a contact moved away leaves them all).
+        let set: Vec<(usize, bool)> = match (&f.clocked_filters, image) {
+            (None, _) => vec![],
+            (Some(_), Image::Old) => f.clocked.iter().map(|&i| (i, false)).collect(),
+            (Some(filters), _) => {
+                let hits = filters.matches(new);
+                f.clocked.iter().copied().zip(hits).filter(|&(i, _)| changed(&f.reads[i])).collect()
+            }
+        };
+        let others: Vec<usize> = (0..f.targets.len()).filter(|&i| !f.in_process(i)).collect();
         let mut recompute: Vec<usize> = others.iter().copied().filter(|&i| changed(&f.reads[i])).collect();
-        if !recompute.is_empty() || !flipped.is_empty() {
+        if !recompute.is_empty() || !flipped.is_empty() || !set.is_empty() {
             recompute.extend(others.iter().copied().filter(|&i| f.targets[i].depth > 0));
             recompute.sort_unstable();
             recompute.dedup();
         }
-        if flipped.is_empty() && recompute.is_empty() {
+        if flipped.is_empty() && set.is_empty() && recompute.is_empty() {
             return;
         }
         // The key is not NULL (same_key).
         let key = new.text(f.attnums[0]).unwrap_or_default();
         let repointed = f.pointers.iter().any(|&n| old.same_bytes(&new, n) != Some(true));
-        for (j, enter) in flipped {
-            let segment = f.targets[f.local[j]].id;
+        let local = flipped.into_iter().map(|(j, enter)| (f.local[j], enter));
+        for (i, enter) in local.chain(set) {
+            let segment = f.targets[i].id;
             push(Touch::Flip(Flip { segment, key: key.clone(), enter, generation: Some(generation) }));
         }
         if !recompute.is_empty() {
@@ -390,8 +401,7 @@ fn on_update(f: &Feed, pending: &[Pending], summary: &mut Vec<Entry>) {
         }
     }
     if !flips.is_empty() {
-        let local: Vec<&Target> = f.local.iter().map(|&i| &f.targets[i]).collect();
-        flips::apply(f, &local, &flips, summary);
+        flips::apply(f, &f.decided(), &flips, summary);
     }
     if keys.is_empty() && via.is_empty() {
         return;
