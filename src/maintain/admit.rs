@@ -7,7 +7,7 @@
 //! tenant and segment cost a bulk load of many tenants twice the load
 //! (bench/findings.md). The other segments are left to the caller.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::feeds::Feed;
@@ -20,52 +20,37 @@ use crate::pg::trigger::{Row, Trigger};
 /// contacts must not hold millions of them.
 const BATCH: usize = 200_000;
 
-/// What the new contacts of an INSERT leave to SQL: the feeds (`f` itself,
-/// tenant None, or a tenant's part) with segments their row filters do not
-/// decide, each with its new contacts' keys.
-pub struct Rest {
-    pub tenant: Option<String>,
-    pub keys: Vec<String>,
-}
-
 /// Enters the new contacts of the INSERT firing `trigger` (a statement
 /// trigger of the source only) into the segments of `f` (or of their
-/// tenants' parts) that read only their own row; `generation`: the catalog
-/// generation the feeds were read under.
-pub fn new_contacts(trigger: &Trigger<'_>, f: &Feed, generation: u64, summary: &mut Vec<Entry>) -> Vec<Rest> {
+/// tenants' parts) that it decides in process; `generation`: the catalog
+/// generation the feeds were read under. Returns, for a source with
+/// tenants, the parts with other segments and their new contacts' keys,
+/// by tenant.
+pub fn new_contacts(trigger: &Trigger<'_>, f: &Feed, generation: u64, summary: &mut Vec<Entry>) -> Vec<(Rc<Feed>, Vec<String>)> {
     let mut writer = Writer { f, flips: vec![], tracked: vec![], deltas: HashMap::new() };
-    let mut rest: Vec<Rest> = vec![];
-    let mut parts: HashMap<String, Rc<Feed>> = HashMap::new();
+    let mut parts: BTreeMap<String, (Rc<Feed>, Vec<String>)> = BTreeMap::new();
     match &f.parts {
-        None => {
-            trigger.transition_rows(true, |row| writer.decide(f, row, generation, None));
-            if !f.others().is_empty() {
-                rest.push(Rest { tenant: None, keys: vec![] });
+        None => trigger.transition_rows(true, |row| {
+            writer.decide(f, row, generation);
+        }),
+        Some(p) => trigger.transition_rows(true, |row| {
+            // A contact without a tenant is in no segment.
+            let Some(tenant) = row.text(p.tenant_attnum) else { return };
+            let (part, keys) = parts.entry(tenant).or_insert_with_key(|t| (f.part(trigger, t), vec![]));
+            if let Some(key) = writer.decide(part, row, generation).filter(|_| !part.decides_all()) {
+                keys.push(key);
             }
-        }
-        Some(p) => {
-            let mut others: HashMap<String, Vec<String>> = HashMap::new();
-            trigger.transition_rows(true, |row| {
-                // A contact without a tenant is in no segment.
-                let Some(tenant) = row.text(p.tenant_attnum) else { return };
-                let part = parts.entry(tenant.clone()).or_insert_with(|| f.part(trigger, &tenant)).clone();
-                writer.decide(&part, row, generation, Some((&mut others, tenant)));
-            });
-            let mut tenants: Vec<String> = others.keys().cloned().collect();
-            tenants.sort();
-            rest = tenants.into_iter().map(|t| Rest { keys: others.remove(&t).unwrap_or_default(), tenant: Some(t) }).collect();
-        }
+        }),
     }
     writer.flush();
     let deltas = std::mem::take(&mut writer.deltas);
-    let mut feeds: Vec<&Feed> = parts.values().map(Rc::as_ref).collect();
     if f.parts.is_none() {
-        feeds.push(f);
+        account(&f.decided(), &deltas, summary);
     }
-    for part in feeds {
+    for (part, _) in parts.values() {
         account(&part.decided(), &deltas, summary);
     }
-    rest
+    parts.into_values().filter(|(part, _)| !part.decides_all()).collect()
 }
 
 /// The memberships decided so far, written every `BATCH`.
@@ -78,12 +63,11 @@ struct Writer<'f> {
 }
 
 impl Writer<'_> {
-    /// The memberships of the new contact `row` in the row-local segments
-    /// of `part`; its key added to `others` (by tenant) when `part` has
-    /// other segments.
-    fn decide(&mut self, part: &Feed, row: Row<'_>, generation: u64, others: Option<(&mut HashMap<String, Vec<String>>, String)>) {
+    /// The memberships of the new contact `row` in the segments `part`
+    /// decides in process; returns its key.
+    fn decide(&mut self, part: &Feed, row: Row<'_>, generation: u64) -> Option<String> {
         // The feed's only role is the source: `attnums[0]` is the key's.
-        let Some(key) = row.text(part.attnums[0]) else { return };
+        let key = row.text(part.attnums[0])?;
         for (filters, targets) in [(&part.filters, &part.local), (&part.clocked_filters, &part.clocked)] {
             let Some(filters) = filters else { continue };
             for (j, hit) in filters.matches(row).into_iter().enumerate() {
@@ -97,12 +81,10 @@ impl Writer<'_> {
                 }
             }
         }
-        if let Some((others, tenant)) = others.filter(|_| part.local.len() + part.clocked.len() < part.targets.len()) {
-            others.entry(tenant).or_default().push(key);
-        }
         if self.flips.len() >= BATCH {
             self.flush();
         }
+        Some(key)
     }
 
     fn flush(&mut self) {

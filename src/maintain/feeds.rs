@@ -164,6 +164,11 @@ impl Feed {
         self.local.contains(&i) || self.clocked.contains(&i)
     }
 
+    /// Whether every target is decided in process.
+    pub fn decides_all(&self) -> bool {
+        self.local.len() + self.clocked.len() == self.targets.len()
+    }
+
     /// The targets decided in process.
     pub fn decided(&self) -> Vec<&Target> {
         self.targets.iter().enumerate().filter(|&(i, _)| self.in_process(i)).map(|(_, t)| t).collect()

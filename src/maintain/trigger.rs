@@ -468,8 +468,10 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
         Op::Truncate => {}
         // New rows of the source: straight from the transition table.
         Op::Insert if matches!(f.roles.as_slice(), [Role::Source]) => {
-            if !admit::new_contacts(trigger, f, generation, summary).is_empty() {
-                admit_others(trigger, f, None, summary);
+            admit::new_contacts(trigger, f, generation, summary);
+            if !f.decides_all() {
+                announce_inserted(trigger, &f.reg.key, f.attnums[0]);
+                admit_others(f, Rows::New(trigger), summary);
             }
         }
         // Rows of a relation: only their contacts, for the segments whose
@@ -486,17 +488,13 @@ fn on_write(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, summary: &
     }
 }
 
-/// New contacts of the source (`keys`, or every row of the INSERT's
-/// transition table) into the segments of feed `f` that its row filters do
-/// not decide (`admit::new_contacts` decided the others).
-fn admit_others(trigger: &Trigger<'_>, f: &Feed, keys: Option<&[String]>, summary: &mut Vec<Entry>) {
-    let rows = keys.map_or(Rows::New(trigger), Rows::Keys);
-    // Segments that read other rows than the contact's own may be read by
-    // relation rows written for the new keys meanwhile (announced once for
-    // all tenants when by key).
-    if keys.is_none() {
-        announce_inserted(trigger, &f.reg.key, f.attnums[0]);
-    }
+/// New contacts of the source (`rows`: by key, or the INSERT's transition
+/// table) into the segments of feed `f` decided by SQL
+/// (`admit::new_contacts` decided the others). Segments that read other
+/// rows than the contact's own may be read by relation rows written for
+/// the new keys meanwhile: the caller announced the keys
+/// (`announce_inserted`).
+fn admit_others(f: &Feed, rows: Rows, summary: &mut Vec<Entry>) {
     pinned_search_path(|| {
         share_lookups(&f.reg, &f.lookups, rows);
         summary.extend(by_level(&f.others(), &f.reg, rows).1)
@@ -546,29 +544,21 @@ fn on_write_tenants(trigger: &Trigger<'_>, f: &Feed, op: Op, generation: u64, su
             }
         }),
         Op::Truncate => {}
-        // New contacts: by their tenants' parts. Of a few tenants, from the
-        // transition table, once per tenant; of many, by key (each tenant's
-        // segments read only its contacts, through the key's index), as a
-        // pass over the whole transition table per tenant would cost the
-        // number of tenants times the rows.
-        // New contacts: the segments that read only their rows in one pass
-        // for all tenants; the others by their tenants' parts. Of a few
-        // tenants, from the transition table, once per tenant; of many, by
-        // key (each tenant's segments read only its contacts, through the
-        // key's index), as a pass over the whole transition table per
-        // tenant would cost the number of tenants times the rows.
+        // New contacts: the segments decided in process in one pass for all
+        // tenants; the others by their tenants' parts. Of a few tenants,
+        // from the transition table, once per tenant; of many, by key (each
+        // tenant's segments read only its contacts, through the key's
+        // index), as a pass over the whole transition table per tenant
+        // would cost the number of tenants times the rows.
         Op::Insert if source_only => {
             let rest = admit::new_contacts(trigger, f, generation, summary);
-            if rest.len() <= FEW_TENANTS {
-                for r in rest {
-                    admit_others(trigger, &f.part(trigger, r.tenant.as_deref().unwrap_or_default()), None, summary);
-                }
+            if rest.is_empty() {
                 return;
             }
             announce_inserted(trigger, &f.reg.key, f.attnums[0]);
-            for r in rest {
-                let part = f.part(trigger, r.tenant.as_deref().unwrap_or_default());
-                admit_others(trigger, &part, Some(&r.keys), summary);
+            let few = rest.len() <= FEW_TENANTS;
+            for (part, keys) in &rest {
+                admit_others(part, if few { Rows::New(trigger) } else { Rows::Keys(keys) }, summary);
             }
         }
         // Deleted contacts left every segment (segments.forget_contacts).
