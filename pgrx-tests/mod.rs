@@ -343,7 +343,17 @@ fn row_filters_agree_with_sql() {
                     (0..cases.len()).filter(|&i| before[i] != after[i]).map(|i| (i, after[i])).collect();
                 assert_eq!(filters.flips(*old, *new), want, "rows {} → {}", id(old), id(new));
             }
+            // A row that does not change leaves every predicate unevaluated,
+            // those PostgreSQL evaluates too.
+            assert_eq!(filters.candidates(*old, *old), Vec::<usize>::new(), "row {} unchanged", id(old));
         }
+        // Rows 1 and 8 differ in i4 only (7 and 8): of the predicates
+        // PostgreSQL evaluates in part, only the one whose i4 test changes
+        // value is evaluated; the others read columns that stay.
+        let (one, eight) = (&rows[0], &rows[7]);
+        assert_eq!((id(one), id(eight)), (1, 8));
+        let evaluated: Vec<&str> = filters.candidates(*one, *eight).into_iter().filter(|&i| !cases[i].1).map(|i| cases[i].0).collect();
+        assert_eq!(evaluated, ["s.e LIKE 'y%' OR s.i4 = 7"]);
     });
     got.sort();
     assert_eq!(got.len(), expected.len());

@@ -263,10 +263,11 @@ fn updated_row(f: &Feed, old: Row<'_>, new: Row<'_>, image: Image, generation: u
         let set: Vec<(usize, bool)> = match (&f.clocked_filters, image) {
             (None, _) => vec![],
             (Some(_), Image::Old) => f.clocked.iter().map(|&i| (i, false)).collect(),
-            (Some(filters), _) => {
+            (Some(filters), _) if f.clocked.iter().any(|&i| changed(&f.reads[i])) => {
                 let hits = filters.matches(new);
                 f.clocked.iter().copied().zip(hits).filter(|&(i, _)| changed(&f.reads[i])).collect()
             }
+            (Some(_), _) => vec![],
         };
         let others: Vec<usize> = (0..f.targets.len()).filter(|&i| !f.in_process(i)).collect();
         let mut recompute: Vec<usize> = others.iter().copied().filter(|&i| changed(&f.reads[i])).collect();

@@ -43,10 +43,23 @@ pub struct RowFilters {
 /// `score` a change of the score reaches one or two.
 #[derive(Default)]
 struct Reads {
-    /// Predicates with a subtree PostgreSQL evaluates (`Node::Pg`): always
-    /// evaluated.
+    /// Predicates with a subtree PostgreSQL evaluates that reads the whole
+    /// row: always evaluated.
     opaque: Vec<usize>,
     columns: Vec<ColumnReads>,
+    /// The columns subtrees PostgreSQL evaluates (`Node::Pg`) read: such a
+    /// subtree is a function of them (a row filter holds nothing volatile
+    /// or time-relative), so it keeps its value while their bytes stay.
+    evaluated: Vec<EvaluatedReads>,
+}
+
+struct EvaluatedReads {
+    /// 0-based.
+    column: usize,
+    byval: bool,
+    len: i16,
+    /// The predicates with such a subtree reading the column (sorted).
+    readers: Vec<usize>,
 }
 
 struct ColumnReads {
@@ -95,8 +108,9 @@ enum Node {
     /// `column = ANY (values)` (`all_differ`: `column <> ALL (values)`).
     IntIn { column: usize, ty: pg_sys::Oid, set: Set<i64> },
     TextIn { column: usize, set: Set<Box<[u8]>> },
-    /// Any other subtree, compiled by PostgreSQL.
-    Pg(*mut pg_sys::ExprState),
+    /// Any other subtree, compiled by PostgreSQL, with the columns it reads
+    /// (None: the whole row).
+    Pg { state: *mut pg_sys::ExprState, columns: Option<Vec<usize>> },
 }
 
 /// How a column's datum is read.
@@ -188,8 +202,9 @@ impl RowFilters {
                 }
             }
         }) };
-        filters.reads = Reads::of(&filters.predicates);
-        filters.columns = filters.reads.columns.iter().map(|c| c.column as i32 + 1).max().unwrap_or(0);
+        // SAFETY: the descriptor the predicates were planned over.
+        filters.reads = unsafe { Reads::of(&filters.predicates, desc) };
+        filters.columns = filters.reads.last_column();
         filters
     }
 
@@ -276,6 +291,27 @@ impl RowFilters {
         }
     }
 
+    /// The predicates `flips` evaluates for the row images `old` and `new`
+    /// (for tests).
+    #[cfg(any(test, feature = "pg_test"))]
+    pub fn candidates(&self, old: super::trigger::Row<'_>, new: super::trigger::Row<'_>) -> Vec<usize> {
+        let mut hit = vec![false; self.predicates.len()];
+        // SAFETY: as in `flips`.
+        unsafe {
+            pg_sys::ExecStoreHeapTuple(old.tuple, self.slot, false);
+            pg_sys::ExecStoreHeapTuple(new.tuple, self.other, false);
+            if self.columns > 0 {
+                pg_sys::slot_getsomeattrs_int(self.slot, self.columns);
+                pg_sys::slot_getsomeattrs_int(self.other, self.columns);
+            }
+            let (before, after) = (Row::of(self.slot, self.econtext), Row::of(self.other, self.econtext));
+            self.reads.candidates(&before, &after, &mut hit);
+            pg_sys::ExecClearTuple(self.slot);
+            pg_sys::ExecClearTuple(self.other);
+        }
+        (0..hit.len()).filter(|&i| hit[i]).collect()
+    }
+
     /// How many of the predicates are evaluated without PostgreSQL's
     /// expression interpreter (for tests).
     #[cfg(any(test, feature = "pg_test"))]
@@ -312,13 +348,30 @@ impl Row {
 }
 
 impl Reads {
-    fn of(predicates: &[Node]) -> Reads {
+    /// `desc`: the descriptor of the rows the predicates read.
+    unsafe fn of(predicates: &[Node], desc: pg_sys::TupleDesc) -> Reads {
         let mut reads = Reads::default();
         for (i, p) in predicates.iter().enumerate() {
             p.visit(&mut |node| {
                 let (column, kind, constants): (usize, Kind, &[i64]) = match node {
-                    Node::Pg(_) => {
+                    Node::Pg { columns: None, .. } => {
                         reads.opaque.push(i);
+                        return;
+                    }
+                    Node::Pg { columns: Some(columns), .. } => {
+                        for &column in columns {
+                            let at = match reads.evaluated.iter().position(|c| c.column == column) {
+                                Some(at) => at,
+                                None => {
+                                    // SAFETY: `column` is one of the descriptor's (`Node::of`).
+                                    let attr = unsafe { &*(*desc).attrs.as_ptr().add(column) };
+                                    let (byval, len) = (attr.attbyval, attr.attlen);
+                                    reads.evaluated.push(EvaluatedReads { column, byval, len, readers: vec![] });
+                                    reads.evaluated.len() - 1
+                                }
+                            };
+                            reads.evaluated[at].readers.push(i);
+                        }
                         return;
                     }
                     Node::And(_) | Node::Or(_) | Node::Not(_) | Node::Coalesce(_) | Node::Const(_) => return,
@@ -352,7 +405,16 @@ impl Reads {
             c.readers.dedup();
             c.constants.sort_unstable();
         }
+        for c in &mut reads.evaluated {
+            c.readers.dedup();
+        }
         reads
+    }
+
+    /// The highest attribute number the native nodes or `evaluated` read.
+    fn last_column(&self) -> i32 {
+        let native = self.columns.iter().map(|c| c.column);
+        native.chain(self.evaluated.iter().map(|c| c.column)).map(|c| c as i32 + 1).max().unwrap_or(0)
     }
 
     /// Marks in `hit` the predicates that may differ between the two images.
@@ -361,6 +423,17 @@ impl Reads {
     /// As for `Node::eval`, on both rows.
     unsafe fn candidates(&self, before: &Row, after: &Row, hit: &mut [bool]) {
         self.opaque.iter().for_each(|&i| hit[i] = true);
+        for c in &self.evaluated {
+            let same = match unsafe { (before.get(c.column), after.get(c.column)) } {
+                (None, None) => true,
+                // SAFETY: two values of the column's type.
+                (Some(a), Some(b)) => unsafe { super::trigger::same_datum_bytes(a, b, c.byval, c.len) },
+                _ => false,
+            };
+            if !same {
+                c.readers.iter().for_each(|&i| hit[i] = true);
+            }
+        }
         for c in &self.columns {
             let (a, b) = unsafe { (before.get(c.column), after.get(c.column)) };
             let readers: &[usize] = match (a, b) {
@@ -404,7 +477,9 @@ impl Node {
     /// The node for a planned boolean expression over the rows of a table
     /// with `natts` attributes, in the current memory context.
     unsafe fn of(expr: *mut pg_sys::Expr, natts: i32) -> Node {
-        unsafe { Node::native_of(expr, natts) }.unwrap_or_else(|| Node::Pg(unsafe { pg_sys::ExecInitExpr(expr, std::ptr::null_mut()) }))
+        unsafe { Node::native_of(expr, natts) }.unwrap_or_else(|| unsafe {
+            Node::Pg { columns: evaluated_columns(expr, natts), state: pg_sys::ExecInitExpr(expr, std::ptr::null_mut()) }
+        })
     }
 
     unsafe fn native_of(expr: *mut pg_sys::Expr, natts: i32) -> Option<Node> {
@@ -485,7 +560,7 @@ impl Node {
             Node::Text { .. } => 3,
             Node::IntIn { set, .. } => 1 + set.values.len() / 4,
             Node::TextIn { set, .. } => 3 * set.values.len(),
-            Node::Pg(_) => 100,
+            Node::Pg { .. } => 100,
         }
     }
 
@@ -494,7 +569,7 @@ impl Node {
         match self {
             Node::And(args) | Node::Or(args) | Node::Coalesce(args) => args.iter().all(Node::native),
             Node::Not(arg) => arg.native(),
-            Node::Pg(_) => false,
+            Node::Pg { .. } => false,
             _ => true,
         }
     }
@@ -534,7 +609,7 @@ impl Node {
                         v.iter().any(|v| &v[..] == x)
                     }))
                 }
-                Node::Pg(state) => {
+                Node::Pg { state, .. } => {
                     // Read at every call: the first call swaps in the
                     // interpreter proper. SAFETY: ExecInitExpr always sets
                     // it, and PostgreSQL only ever replaces it.
@@ -697,6 +772,31 @@ unsafe fn array<T>(expr: *mut pg_sys::Expr, read: unsafe fn(pg_sys::Datum, pg_sy
         }
         Some((values, has_null))
     }
+}
+
+/// The columns (0-based) a planned expression over the rows of a table with
+/// `natts` attributes reads; None if it reads the whole row or a system
+/// column.
+unsafe fn evaluated_columns(expr: *mut pg_sys::Expr, natts: i32) -> Option<Vec<usize>> {
+    let mut set: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut columns = vec![];
+    unsafe {
+        pg_sys::pull_varattnos(expr.cast(), 1, &mut set);
+        let mut member = -1;
+        loop {
+            member = pg_sys::bms_next_member(set, member);
+            if member < 0 {
+                break;
+            }
+            let attnum = member + offset;
+            if attnum <= 0 || attnum > natts {
+                return None;
+            }
+            columns.push(attnum as usize - 1);
+        }
+    }
+    Some(columns)
 }
 
 /// An integer datum of type `ty` (int2, int4 or int8), widened.

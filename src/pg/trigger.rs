@@ -175,20 +175,7 @@ impl Row<'_> {
                 return if old_null && new_null { None } else { Some(false) };
             }
             let attr = &*(*self.desc).attrs.as_ptr().add(n as usize - 1);
-            let (a, b) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
-            let len = match attr.attlen {
-                _ if attr.attbyval => return Some(a == b),
-                -1 => {
-                    let len = pgrx::varlena::varsize_any(a.cast());
-                    if len != pgrx::varlena::varsize_any(b.cast()) {
-                        return Some(false);
-                    }
-                    len
-                }
-                -2 => std::ffi::CStr::from_ptr(a.cast()).to_bytes().len() + 1,
-                len => len as usize,
-            };
-            Some(std::slice::from_raw_parts(a, len) == std::slice::from_raw_parts(b, len))
+            Some(same_datum_bytes(a, b, attr.attbyval, attr.attlen))
         }
     }
 
@@ -196,6 +183,32 @@ impl Row<'_> {
     /// attribute `n`.
     pub fn same_key(&self, other: &Row<'_>, n: i32) -> bool {
         n > 0 && self.same_bytes(other, n) == Some(true)
+    }
+}
+
+/// Whether two values of a type stored as `byval` and `len` (pg_type's
+/// typbyval and typlen) hold the same bytes: then they are the same value.
+///
+/// # Safety
+/// Both must be values of that type, not NULL.
+pub unsafe fn same_datum_bytes(a: pg_sys::Datum, b: pg_sys::Datum, byval: bool, len: i16) -> bool {
+    if byval {
+        return a == b;
+    }
+    let (a, b) = (a.cast_mut_ptr::<u8>(), b.cast_mut_ptr::<u8>());
+    unsafe {
+        let len = match len {
+            -1 => {
+                let len = pgrx::varlena::varsize_any(a.cast());
+                if len != pgrx::varlena::varsize_any(b.cast()) {
+                    return false;
+                }
+                len
+            }
+            -2 => std::ffi::CStr::from_ptr(a.cast()).to_bytes().len() + 1,
+            len => len as usize,
+        };
+        std::slice::from_raw_parts(a, len) == std::slice::from_raw_parts(b, len)
     }
 }
 
