@@ -257,7 +257,7 @@ setup() {
     sql -c "CREATE TABLE c_$v (LIKE staging INCLUDING ALL)"
   done
   for v in plain row stmt; do
-    sql -c "CREATE TABLE c_${v}_m (segment_id int, id bigint, PRIMARY KEY (segment_id, id)); CREATE INDEX ON c_${v}_m (id)"
+    sql -c "CREATE TABLE c_${v}_m (segment_id int, id bigint, PRIMARY KEY (segment_id, id)); CREATE INDEX ON c_${v}_m (id, segment_id)"
   done
   sql -c "SELECT segments.register_source('c_pg')" >/dev/null
   for i in $(seq 1 "$S"); do
@@ -443,7 +443,7 @@ sql -c "SELECT segments.create_segment('half', 'score < 50', source => 'c_pg')" 
 compact_membership
 half=$(sql -c "SELECT id FROM segments.segment WHERE name = 'half'")
 sql -c "CREATE TABLE plain_m AS SELECT * FROM segments.c_pg_membership" \
-    -c "ALTER TABLE plain_m ADD PRIMARY KEY (segment_id, id); CREATE INDEX ON plain_m (id)" -c "VACUUM ANALYZE plain_m, segments.c_pg_membership"
+    -c "ALTER TABLE plain_m ADD PRIMARY KEY (segment_id, id); CREATE INDEX ON plain_m (id, segment_id)" -c "VACUUM ANALYZE plain_m, segments.c_pg_membership"
 
 cat > /tmp/bench_r_is_member.sql <<SQL
 \set id random(1, $N)
@@ -507,7 +507,7 @@ say "create_segment"
 # Workload 4 compacted it already and only read it since.
 want 4 || compact_membership
 sql -c "CREATE TABLE plain_w5 AS SELECT * FROM segments.c_pg_membership" \
-    -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id)" \
+    -c "ALTER TABLE plain_w5 ADD PRIMARY KEY (segment_id, id), ALTER entered_at SET DEFAULT now(); CREATE INDEX ON plain_w5 (id, segment_id)" \
     -c "VACUUM ANALYZE plain_w5, segments.c_pg_membership"
 seg=(); ins=()
 for rep in $REPS; do
@@ -565,7 +565,7 @@ INSERT INTO companies SELECT i, (ARRAY['DE','BR','AT'])[1 + i % 3], (i * 13) % 5
 CREATE TABLE m_plain (LIKE staging INCLUDING ALL);
 CREATE TABLE m_pg (LIKE staging INCLUDING ALL);
 CREATE TABLE m_plain_m (segment_id int, id bigint, PRIMARY KEY (segment_id, id));
-CREATE INDEX ON m_plain_m (id);
+CREATE INDEX ON m_plain_m (id, segment_id);
 CREATE TABLE ev_plain (id bigserial PRIMARY KEY, contact_id bigint, name text, at timestamptz);
 INSERT INTO ev_plain (contact_id, name, at) SELECT 1 + (i * 7) % $N, 'e' || (i % 10), now() - (i % 90) * interval '1 day'
   FROM generate_series(1, $N * 2) i;
@@ -757,7 +757,7 @@ mem=$(sql -c "UPDATE t10_pg SET score = (score + 1) % 100 WHERE id = 42" \
 # same shape. Once, not repeated.
 load10="SELECT i, 1 + i % $A10, (ARRAY['DE','BR','AT','FR'])[1 + i % 4], (ARRAY['free','pro','enterprise'])[1 + (i / 4) % 3], (i * 7) % 100 FROM generate_series(1, $N) i"
 sql -c "CREATE TABLE m10_ideal (segment_id bigint NOT NULL, id bigint NOT NULL, entered_at timestamptz NOT NULL DEFAULT now(),
-                                PRIMARY KEY (segment_id, id)); CREATE INDEX ON m10_ideal (id)" >/dev/null
+                                PRIMARY KEY (segment_id, id)); CREATE INDEX ON m10_ideal (id, segment_id)" >/dev/null
 fills=""
 for i in "${!W10_DEFS[@]}"; do
   fills+="INSERT INTO m10_ideal (segment_id, id) SELECT a * 10 + $i, id FROM t10_plain WHERE account_id = a AND (${W10_DEFS[$i]}); "
@@ -824,7 +824,7 @@ INSERT INTO r_deals (contact_id, stage, amount) SELECT 1 + (i * 11) % $N, (ARRAY
 CREATE INDEX ON r_deals (contact_id);
 CREATE TABLE r_ideal_m (segment_id bigint NOT NULL, id bigint NOT NULL, entered_at timestamptz NOT NULL DEFAULT now(),
                         PRIMARY KEY (segment_id, id));
-CREATE INDEX ON r_ideal_m (id);
+CREATE INDEX ON r_ideal_m (id, segment_id);
 VACUUM ANALYZE r_ev, r_deals;
 SELECT segments.register_source('r_pg');
 SELECT segments.register_relation('events', 'r_pg', 'r_ev', 'contact_id');

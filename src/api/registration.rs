@@ -192,7 +192,7 @@ fn register_source(
                 {k} {typ} NOT NULL,
                 entered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
                 PRIMARY KEY (segment_id, {k}));
-             CREATE INDEX ON {membership} ({k});
+             CREATE INDEX ON {membership} ({k}, segment_id);
              ALTER TABLE {membership} ENABLE ROW LEVEL SECURITY;
              CREATE POLICY visible ON {membership} FOR SELECT
                  USING (segment_id OPERATOR(pg_catalog.=) ANY (SELECT d.id FROM segments.segment_def d));

@@ -476,6 +476,10 @@ impl<'s> TableWriter<'s> {
     /// since the check) the row is deleted again, the check waits for that
     /// inserter, and the row is tried again only if it rolled back. Returns
     /// whether the row went in.
+    ///
+    /// `columns` begin with the segment and the key: a membership table's
+    /// index on `(key, segment_id)` answers the first look when no other
+    /// transaction is writing the row (`settled_member`).
     pub fn insert_if_absent(&self, columns: &[(i16, pg_sys::Datum)]) -> bool {
         let estate = self.st.estate;
         // SAFETY: a row of this table's type, its index entries checked as
@@ -489,7 +493,11 @@ impl<'s> TableWriter<'s> {
             // and bloat the table.
             self.prepare_unique_checks();
             let mut conflict = pg_sys::ItemPointerData::default();
-            if !pg_sys::ExecCheckIndexConstraints(self.info, self.slot, estate, &mut conflict, std::ptr::null_mut()) {
+            let absent = match self.settled_member(columns) {
+                Some(present) => !present,
+                None => pg_sys::ExecCheckIndexConstraints(self.info, self.slot, estate, &mut conflict, std::ptr::null_mut()),
+            };
+            if !absent {
                 return false;
             }
             loop {
@@ -526,6 +534,44 @@ impl<'s> TableWriter<'s> {
         }
     }
 
+    /// Whether the member row of `columns` (segment, key) is there, found
+    /// through the index on `(key, segment_id)` as the unique check would
+    /// find it (a dirty snapshot: rows committed, or written by this
+    /// transaction); None without that index, or when another transaction
+    /// in progress inserts or deletes the row (the unique check waits for
+    /// it). The check itself descends the primary key, whose entries of one
+    /// contact lie in as many leaf pages as it has segments; the contact's
+    /// entries in this index share one, which its other flips read too.
+    unsafe fn settled_member(&self, columns: &[(i16, pg_sys::Datum)]) -> Option<bool> {
+        unsafe {
+            let index = self.contact_index(columns[0].0, columns[1].0, true)?;
+            let mut dirty: pg_sys::SnapshotData = std::mem::zeroed();
+            dirty.snapshot_type = pg_sys::SnapshotType::SNAPSHOT_DIRTY;
+            if !self.fetch(index, &columns[..2], &mut dirty, usize::MAX, |_| true) {
+                // Not reached through an index entry of its own (a HOT
+                // chain) counts as absent: the insert's own check finds it.
+                return Some(false);
+            }
+            let settled = dirty.xmin == pg_sys::InvalidTransactionId
+                && dirty.xmax == pg_sys::InvalidTransactionId
+                && dirty.speculativeToken == 0;
+            settled.then_some(true)
+        }
+    }
+
+    /// The membership table's btree index on the key alone, or on
+    /// `(key, segment_id)` if `exact`.
+    unsafe fn contact_index(&self, segment_att: i16, key_att: i16, exact: bool) -> Option<pg_sys::Relation> {
+        unsafe {
+            self.index(|index| {
+                let form = (*index).rd_index;
+                let keys = (*form).indkey.values.as_slice((*form).indnkeyatts as usize);
+                (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
+                    && if exact { keys == [key_att, segment_att] } else { keys == [key_att] }
+            })
+        }
+    }
+
     /// The first of the table's open indexes that `wanted` accepts.
     unsafe fn index(&self, wanted: impl Fn(pg_sys::Relation) -> bool) -> Option<pg_sys::Relation> {
         unsafe {
@@ -538,8 +584,11 @@ impl<'s> TableWriter<'s> {
     /// key first: the contact's entries there share a leaf page, which the
     /// entering member's entry of the same UPDATE goes to next, where the
     /// primary key's entry lies on a leaf of its own (one random page less
-    /// per flip pair in a membership table larger than the buffer pool);
-    /// then through the primary key.
+    /// per flip pair in a membership table larger than the buffer pool).
+    /// That index is `(key, segment_id)` since registrations made it so:
+    /// one probe finds the row. On a membership table of an older
+    /// registration it is on the key alone, and the contact's rows are
+    /// fetched until the segment's turns up, then the primary key is asked.
     pub fn delete(&self, columns: &[(i16, pg_sys::Datum)]) -> bool {
         // SAFETY: index lookups and a delete of this table's rows.
         unsafe {
@@ -551,20 +600,21 @@ impl<'s> TableWriter<'s> {
             let Some(index) = self.index(|index| (*index).rd_id == pk) else {
                 fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "a membership table without a primary key".into())
             };
-            let on_key = self.index(|index| {
-                let form = (*index).rd_index;
-                (*(*index).rd_rel).relam == pg_sys::BTREE_AM_OID
-                    && (*form).indnkeyatts == 1
-                    && *(*form).indkey.values.as_ptr() == key_att
-            });
+            let on_key = |exact: bool| self.contact_index(segment_att, key_att, exact);
             let of_segment = |slot: *mut pg_sys::TupleTableSlot| {
                 let mut isnull = false;
                 let value = pg_sys::slot_getattr(slot, segment_att as i32, &mut isnull);
                 !isnull && value == segment
             };
-            let found = on_key.is_some_and(|on_key| self.fetch(on_key, &columns[1..], snapshot, KEY_PROBES, of_segment))
-                || self.fetch(index, columns, snapshot, usize::MAX, |_| true)
-                || find(self.rel, index, columns, snapshot, self.found);
+            // Rows reached only through a HOT chain (a member row updated
+            // in place) are found by `find`, which follows it.
+            let found = match on_key(true) {
+                Some(exact) => self.fetch(exact, columns, snapshot, usize::MAX, |_| true),
+                None => {
+                    on_key(false).is_some_and(|on_key| self.fetch(on_key, &columns[1..], snapshot, KEY_PROBES, of_segment))
+                        || self.fetch(index, columns, snapshot, usize::MAX, |_| true)
+                }
+            } || find(self.rel, index, columns, snapshot, self.found);
             if !found {
                 return false;
             }

@@ -187,21 +187,31 @@ SELECT segments.is_member('Germans', 8::bigint) AS still_member,
          WHERE s.name = 'Germans') AS actual;
 UPDATE contacts SET country = 'DE' WHERE id = 8;
 SELECT segments.is_member('Germans', 8::bigint) AS back;
--- A leaving member is looked up through the index on the key (whose leaf
--- the contact's other entries share), not through the primary key
--- (the counts are kept until a transaction ends idle: differences taken)
+-- A leaving member is looked up through the index on (key, segment_id)
+-- (whose leaf the contact's other entries share), not through the primary
+-- key (the counts are kept until a transaction ends idle: differences taken)
 CREATE TABLE probed (id bigint PRIMARY KEY, v int);
 SELECT segments.register_source('probed');
 SELECT segments.create_segment('Probed positive', 'v > 0', source => 'probed') IS NOT NULL AS created;
-INSERT INTO probed VALUES (1, 1), (2, 1);
+SELECT segments.create_segment('Probed big', 'v > 5', source => 'probed') IS NOT NULL AS created;
+INSERT INTO probed VALUES (1, 9), (2, 9);
 BEGIN;
-SELECT pg_stat_get_xact_numscans('segments.probed_membership_id_idx'::regclass) AS key_scans,
+SELECT pg_stat_get_xact_numscans('segments.probed_membership_id_segment_id_idx'::regclass) AS key_scans,
        pg_stat_get_xact_numscans('segments.probed_membership_pkey'::regclass) AS pk_scans \gset
 UPDATE probed SET v = 0 WHERE id = 1;
-SELECT pg_stat_get_xact_numscans('segments.probed_membership_id_idx'::regclass) - :key_scans AS key_index_scans,
+SELECT pg_stat_get_xact_numscans('segments.probed_membership_id_segment_id_idx'::regclass) - :key_scans AS key_index_scans,
        pg_stat_get_xact_numscans('segments.probed_membership_pkey'::regclass) - :pk_scans AS primary_key_scans,
        (SELECT array_agg(id ORDER BY id) FROM segments.probed_membership) AS members;
 ROLLBACK;
+-- A membership table whose key index is on the key alone (an older
+-- registration's): the contact's rows there, then the primary key
+DROP INDEX segments.probed_membership_id_segment_id_idx;
+CREATE INDEX probed_membership_id_idx ON segments.probed_membership (id);
+UPDATE probed SET v = 3 WHERE id = 1;
+UPDATE probed SET v = 0 WHERE id = 2;
+SELECT m.id, s.name FROM segments.probed_membership m JOIN segments.segment s ON s.id = m.segment_id ORDER BY 1, 2;
+SELECT segments.member_count('Probed positive') AS positive, segments.member_count('Probed big') AS big;
+SELECT segments.drop_segment('Probed big');
 SELECT segments.drop_segment('Probed positive');
 SELECT segments.unregister_source('probed');
 DROP TABLE probed;
