@@ -740,7 +740,14 @@ for i in "${!W10_DEFS[@]}"; do
   creates+="PERFORM segments.create_segment('w10 $i', \$d\$${W10_DEFS[$i]}\$d\$, source => 't10_pg', tenant => a::text); "
 done
 all_ms=$(ms "FOR a IN 1..$A10 LOOP $creates END LOOP")
-one_ms=$(ms "PERFORM segments.create_segment('w10 extra', \$d\$country = 'DE' AND score > 10\$d\$, source => 't10_pg', tenant => '7')")
+# One more segment of a tenant, each in a new connection (a pooler's), in
+# the median of the repetitions: a single creation's time moved by 2× between
+# tries on this machine.
+one=""
+for rep in $REPS; do
+  one+=" $(ms "PERFORM segments.create_segment('w10 extra', \$d\$country = 'DE' AND score > 10\$d\$, source => 't10_pg', tenant => '$((6 + rep))')")"
+done
+one_ms=$(median $one)
 sql -c "VACUUM ANALYZE" >/dev/null
 declare -A tp=() cn=()
 for rep in $REPS; do
@@ -772,7 +779,7 @@ for v in plain pg; do
 done
 first=$(awk -v p="$(median ${cn[pg]})" -v q="$(median ${cn[plain]})" 'BEGIN { printf "%.1f", 1000 / p - 1000 / q }')
 row "10: the same, a new connection for every UPDATE (pgbench -C) | $((A10 * 10)) | pg | 1 | $(median ${cn[pg]}) tps (plain $(median ${cn[plain]})), $first ms more per connection | $(paired "${cn[pg]}" "${cn[plain]}") | ≤ 50 ms more"
-row "10: create_segment of one tenant ($((N / A10)) contacts) | $((A10 * 10)) | pg | 1 | $one_ms ms (all $((A10 * 10)): $all_ms ms) | — | ≤ 20 ms"
+row "10: create_segment of one tenant ($((N / A10)) contacts) | $((A10 * 10)) | pg | 1 | $one_ms ms (median of $(wc -w <<<"$REPS"), a new connection each; all $((A10 * 10)): $all_ms ms) | — | ≤ 20 ms"
 row "10: memory contexts of a backend after one UPDATE of one tenant's contact | $((A10 * 10)) | pg | 1 | $mem MB | — | ≤ 16 MB"
 row "10: bulk load of $N contacts of all tenants, one INSERT (time ÷ set-based ideal, once) | $((A10 * 10)) | pg | 1 | $load_pg ms (ideal $load_ideal ms) | $(awk -v a="$load_pg" -v b="$load_ideal" 'BEGIN { printf "%.2f", a / b }') | ≤ 1.3×"
 fi

@@ -158,9 +158,8 @@ fn fill(id: i64, predicate: &str, reg: &Registered, track: bool) {
 /// therefore empty: one plain INSERT … SELECT, as fast as writing the rows
 /// by hand (no anti-join, no conflict checks), counted as it goes. Nothing
 /// to lock against drop_segment (`state::liveness::live`): nobody else sees the
-/// segment before this transaction commits.
+/// segment before this transaction commits, nor has counted it.
 fn fill_new(id: i64, predicate: &str, reg: &Registered) {
-    let horizon = maintain::definitions::sweep_horizon();
     let key = codegen::ident(&reg.key);
     let inserted = Spi::connect_mut(|client| {
         client
@@ -176,7 +175,7 @@ fn fill_new(id: i64, predicate: &str, reg: &Registered) {
             .map(|t| t.len() as i64)
     })
     .expect("filling the new segment");
-    record_fill(id, &inserted.to_string(), horizon);
+    spi::run("INSERT INTO segments.count_delta (segment_id, delta) VALUES ($1, $2)", &[id.into(), inserted.into()]);
 }
 
 /// Records a fill: its time, where the next sweep starts (`horizon`, read
@@ -198,6 +197,14 @@ fn record_fill(id: i64, count: &str, horizon: pgrx::datum::TimestampWithTimeZone
 
 fn set_dependencies(id: i64, references: &[i64]) {
     spi::run("DELETE FROM segments.dependency WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()]);
+    add_dependencies(id, references);
+}
+
+/// Records that segment `id`, which has none yet, references `references`.
+fn add_dependencies(id: i64, references: &[i64]) {
+    if references.is_empty() {
+        return;
+    }
     spi::run(
         "INSERT INTO segments.dependency (segment_id, depends_on) SELECT $1, pg_catalog.unnest($2)",
         &[id.into(), references.to_vec().into()],
@@ -245,9 +252,17 @@ fn create(
         if compiled.is_some() && kind == "active" {
             maintain::writers::block_writers(&reg);
         }
+        // Recorded as a fill (`record_fill`) with the row itself: where the
+        // first sweep starts is read before the fill, and a new segment has
+        // no dependencies or reads to replace. A creation runs about twenty
+        // statements, each parsed and planned on a new connection's first.
+        let horizon = compiled.as_ref().map(|_| maintain::definitions::sweep_horizon());
         let id = spi::get::<i64>(
-            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes, tenant, app_user)
-             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO segments.segment_def (name, kind, source, definition, description, owner, shared, track_changes, tenant, app_user,
+                                               time_relative, refreshed_at, swept_at)
+             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.oid::pg_catalog.regrole, $7, $8, $9, $10,
+                     $11, CASE WHEN $12::pg_catalog.timestamptz IS NOT NULL THEN pg_catalog.now() END, $12)
+             RETURNING id",
             &[
                 name.into(),
                 kind.into(),
@@ -259,16 +274,14 @@ fn create(
                 track_changes.into(),
                 tenant.clone().into(),
                 app_user.clone().into(),
+                compiled.as_ref().is_some_and(|c| c.time_relative).into(),
+                horizon.into(),
             ],
         )
         .expect("INSERT … RETURNING gives the id");
         if let Some(c) = &compiled {
-            spi::run(
-                "UPDATE segments.segment_def SET time_relative = $2 WHERE id OPERATOR(pg_catalog.=) $1",
-                &[id.into(), c.time_relative.into()],
-            );
-            set_dependencies(id, &c.references);
-            maintain::install::set_reads(id, rel, &c.reads);
+            add_dependencies(id, &c.references);
+            maintain::install::add_reads(id, rel, &c.reads);
             fill_new(id, &c.predicate, &reg);
             if kind == "active" {
                 maintain::install::sync_for_new_segment(id, rel);

@@ -74,7 +74,7 @@ pub fn swept_since(id: i64) -> String {
 /// so that every transaction it cannot see is one in progress here.
 pub fn sweep_horizon() -> pgrx::datum::TimestampWithTimeZone {
     // The activity snapshot is kept for the transaction: take a fresh one.
-    spi::run("SELECT pg_catalog.pg_stat_clear_snapshot()", &[]);
+    crate::pg::backend::clear_activity_snapshot();
     spi::get(
         "SELECT LEAST(pg_catalog.now(), pg_catalog.min(a.xact_start)) FROM pg_catalog.pg_stat_activity a
           WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()

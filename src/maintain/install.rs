@@ -195,9 +195,15 @@ fn drop_triggers(table: pg_sys::Oid, names: &[&str]) {
     }
 }
 
-/// Records the tables and columns a segment reads (its source always).
+/// Records the tables and columns a segment reads (its source always),
+/// replacing what was recorded.
 pub fn set_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, String)]) {
     spi::run("DELETE FROM segments.segment_read WHERE segment_id OPERATOR(pg_catalog.=) $1", &[id.into()]);
+    add_reads(id, source, columns);
+}
+
+/// `set_reads` for a segment that has none recorded yet.
+pub fn add_reads(id: i64, source: pg_sys::Oid, columns: &[(String, String, String)]) {
     let tables: Vec<String> = columns.iter().map(|(s, t, _)| codegen::qualified(s, t)).collect();
     let names: Vec<String> = columns.iter().map(|(_, _, c)| c.clone()).collect();
     spi::run(

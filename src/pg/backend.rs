@@ -28,6 +28,14 @@ pub fn transaction_start() -> pg_sys::TimestampTz {
     unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
 }
 
+/// Forgets the statistics and activity snapshot the transaction took
+/// (`pg_stat_clear_snapshot()`), so that the next read of
+/// `pg_stat_activity` sees the backends as they are now.
+pub fn clear_activity_snapshot() {
+    // SAFETY: frees only the snapshot, which the next read takes again.
+    unsafe { pg_sys::pgstat_clear_snapshot() };
+}
+
 /// Locks table `relid` in `mode` until the transaction ends.
 pub fn lock_table(relid: pg_sys::Oid, mode: u32) {
     // SAFETY: a lock on an existing relation, released at transaction end.
