@@ -75,12 +75,14 @@ pub fn swept_since(id: i64) -> String {
 pub fn sweep_horizon() -> pgrx::datum::TimestampWithTimeZone {
     // The activity snapshot is kept for the transaction: take a fresh one.
     crate::pg::backend::clear_activity_snapshot();
+    // pg_stat_activity's function without the view's joins, which cost a
+    // new connection's first creation more to plan than to run.
     spi::get(
-        "SELECT LEAST(pg_catalog.now(), pg_catalog.min(a.xact_start)) FROM pg_catalog.pg_stat_activity a
-          WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+        "SELECT LEAST(pg_catalog.now(), pg_catalog.min(a.xact_start)) FROM pg_catalog.pg_stat_get_activity(NULL) a
+          WHERE a.datid OPERATOR(pg_catalog.=) $1
             AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
             AND a.backend_type OPERATOR(pg_catalog.<>) 'autovacuum worker'",
-        &[],
+        &[crate::pg::backend::database().into()],
     )
     .expect("now() is never NULL")
 }

@@ -22,6 +22,12 @@ pub fn subtransaction() -> pg_sys::SubTransactionId {
     unsafe { pg_sys::GetCurrentSubTransactionId() }
 }
 
+/// The database this backend is connected to.
+pub fn database() -> pg_sys::Oid {
+    // SAFETY: set once at connection, read only.
+    unsafe { pg_sys::MyDatabaseId }
+}
+
 /// The transaction's start time (what `now()` returns).
 pub fn transaction_start() -> pg_sys::TimestampTz {
     // SAFETY: plain call, inside a transaction.

@@ -5,6 +5,7 @@
 //!   kinds to SQLSTATEs;
 //! - `guard`: RAII guards that pair what PostgreSQL wants paired (a pushed
 //!   snapshot, the current user, a `search_path` nest level);
+//! - `catalog`: relations, columns and types from the catalog caches;
 //! - `spi`: running SQL: kept generic plans, the latest snapshot, results;
 //! - `heap`: rows written, found and locked with the executor's own
 //!   routines, without starting a statement (the write path's flips);
@@ -24,6 +25,7 @@
 #![allow(unsafe_code)]
 
 pub mod backend;
+pub mod catalog;
 pub mod ddl;
 pub mod error;
 pub mod guard;

@@ -5,36 +5,9 @@ use pgrx::prelude::*;
 use segments_lang::codegen;
 use segments_lang::model::{Catalog, Column, Lookup, Relation, SegmentRef, Table, Tenant, Ty};
 
+use crate::pg::catalog;
 use crate::pg::guard::under_latest_snapshot as latest;
 use crate::pg::spi::{self, first, read_kept, result_column};
-
-/// Facts about one column, read in one query per table.
-const COLUMNS: &str = "
-SELECT a.attname::text,
-       bn.nspname::text, b.typname::text, b.typtype::text,
-       en.nspname::text, e.typname::text, e.typtype::text,
-       pg_catalog.format('%I.%I', dn.nspname, d.typname),
-       a.attnotnull,
-       COALESCE(NOT co.collisdeterministic, false)
-  FROM pg_catalog.pg_attribute a
-  LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
-  JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) a.atttypid
-  JOIN pg_catalog.pg_namespace dn ON dn.oid OPERATOR(pg_catalog.=) d.typnamespace
-  -- a domain compares like its base type
-  JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=)
-       (CASE WHEN d.typtype OPERATOR(pg_catalog.=) 'd' THEN d.typbasetype ELSE d.oid END)
-  JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
-  LEFT JOIN pg_catalog.pg_type e ON b.typcategory OPERATOR(pg_catalog.=) 'A'
-       AND e.oid OPERATOR(pg_catalog.=) b.typelem
-  LEFT JOIN pg_catalog.pg_namespace en ON en.oid OPERATOR(pg_catalog.=) e.typnamespace
- WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
- ORDER BY a.attnum";
-
-const NAME: &str = "
-SELECT n.nspname::text, c.relname::text
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.oid OPERATOR(pg_catalog.=) $1";
 
 /// The single-column primary key, if there is one.
 const PRIMARY_KEY: &str = "
@@ -50,32 +23,24 @@ SELECT a.attname::text
 // was when the statement began (tests/isolation/specs/catalog_fresh.spec).
 
 pub fn table(oid: pg_sys::Oid) -> Table {
-    latest(|| {
-        Spi::connect(|_| {
-            let (schema, name) = names(oid);
-            read_kept(COLUMNS, &[pg_sys::OIDOID], &[oid.into()]);
-            // Column-wise, as SPI returns them: eight texts, then two booleans.
-            let texts: Vec<Vec<String>> =
-                (1..=8).map(|i| result_column::<String>(i).into_iter().map(Option::unwrap_or_default).collect()).collect();
-            let mut columns = vec![];
-            let nondeterministic = result_column::<bool>(10);
-            for (row, not_null) in result_column::<bool>(9).into_iter().enumerate() {
-                let get = |i: usize| texts[i - 1][row].as_str();
-                let (ty, sql_type) = if get(6).is_empty() {
-                    (Ty::from_pg(get(2), get(3), get(4)), get(8).to_string())
-                } else {
-                    let elem = Ty::from_pg(get(5), get(6), get(7));
-                    let elem_sql = format!("{}.{}", codegen::ident(get(5)), codegen::ident(get(6)));
-                    (Ty::Array(Box::new(elem)), format!("{elem_sql}[]"))
-                };
-                let mut column = Column::new(get(1), ty, &sql_type);
-                column.not_null = not_null.unwrap_or(false);
-                column.nondeterministic = nondeterministic[row].unwrap_or(false);
-                columns.push(column);
-            }
-            Table { schema, name, columns }
+    let (schema, name) = catalog::relation_name(oid).unwrap_or_default();
+    let columns = catalog::columns(oid)
+        .into_iter()
+        .map(|c| {
+            let (ty, sql_type) = match &c.element {
+                None => (Ty::from_pg(&c.base.schema, &c.base.name, &c.base.typtype), c.declared.qualified()),
+                Some(e) => {
+                    let sql = format!("{}.{}[]", codegen::ident(&e.schema), codegen::ident(&e.name));
+                    (Ty::Array(Box::new(Ty::from_pg(&e.schema, &e.name, &e.typtype))), sql)
+                }
+            };
+            let mut column = Column::new(&c.name, ty, &sql_type);
+            column.not_null = c.not_null;
+            column.nondeterministic = c.nondeterministic;
+            column
         })
-    })
+        .collect();
+    Table { schema, name, columns }
 }
 
 /// The single-column primary key of a table, if it has one.
@@ -95,25 +60,13 @@ pub fn for_table(oid: pg_sys::Oid) -> Catalog {
 
 /// `"schema"."table"` of a relation, always qualified.
 pub fn qualified_name(oid: pg_sys::Oid) -> String {
-    let (schema, name) = latest(|| Spi::connect(|_| names(oid)));
+    let (schema, name) = catalog::relation_name(oid).unwrap_or_default();
     codegen::qualified(&schema, &name)
-}
-
-/// The schema and name of a relation. Inside an SPI connection.
-fn names(oid: pg_sys::Oid) -> (String, String) {
-    read_kept(NAME, &[pg_sys::OIDOID], &[oid.into()]);
-    (first::<String>(1).unwrap_or_default(), first::<String>(2).unwrap_or_default())
 }
 
 /// A type's schema-qualified name, for DDL.
 pub fn type_name(oid: pg_sys::Oid) -> String {
-    spi::get::<String>(
-        "SELECT pg_catalog.format('%I.%I', n.nspname, t.typname) FROM pg_catalog.pg_type t
-           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
-          WHERE t.oid OPERATOR(pg_catalog.=) $1",
-        &[oid.into()],
-    )
-    .unwrap_or_else(|| "pg_catalog.text".into())
+    catalog::type_name(oid).map_or_else(|| "pg_catalog.text".into(), |t| t.qualified())
 }
 
 /// A registered source, as `segments.source` records it.
@@ -152,36 +105,28 @@ impl Registered {
 }
 
 const REGISTERED: &str = "
-SELECT s.key_column::pg_catalog.text,
-       pg_catalog.format('%I.%I', tn.nspname, t.typname),
-       mn.nspname::pg_catalog.text, m.relname::pg_catalog.text,
-       sn.nspname::pg_catalog.text, sc.relname::pg_catalog.text, s.membership::pg_catalog.oid,
-       s.tenant_column::pg_catalog.text
+SELECT s.key_column::pg_catalog.text, s.key_type::pg_catalog.oid, s.membership::pg_catalog.oid, s.tenant_column::pg_catalog.text
   FROM segments.source s
-  JOIN pg_catalog.pg_class sc ON sc.oid OPERATOR(pg_catalog.=) s.relid
-  JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
-  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) s.key_type
-  JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
-  JOIN pg_catalog.pg_class m ON m.oid OPERATOR(pg_catalog.=) s.membership
-  JOIN pg_catalog.pg_namespace mn ON mn.oid OPERATOR(pg_catalog.=) m.relnamespace
  WHERE s.relid OPERATOR(pg_catalog.=) $1";
 
 pub fn registered(relid: pg_sys::Oid) -> Option<Registered> {
-    latest(|| {
+    let (key, key_type, membership_relid, tenant_column) = latest(|| {
         Spi::connect(|_| {
             read_kept(REGISTERED, &[pg_sys::OIDOID], &[relid.into_datum()?]);
-            let get = |i: i32| first::<String>(i);
-            Some(Registered {
-                relid,
-                source: codegen::qualified(&get(5)?, &get(6)?),
-                key: get(1)?,
-                key_type: get(2)?,
-                membership_schema: get(3)?,
-                membership_table: get(4)?,
-                membership_relid: first::<pg_sys::Oid>(7)?,
-                tenant_column: get(8),
-            })
+            Some((first::<String>(1)?, first::<pg_sys::Oid>(2)?, first::<pg_sys::Oid>(3)?, first::<String>(4)))
         })
+    })?;
+    let (source_schema, source_table) = catalog::relation_name(relid)?;
+    let (membership_schema, membership_table) = catalog::relation_name(membership_relid)?;
+    Some(Registered {
+        relid,
+        source: codegen::qualified(&source_schema, &source_table),
+        key,
+        key_type: catalog::type_name(key_type)?.qualified(),
+        membership_schema,
+        membership_table,
+        membership_relid,
+        tenant_column,
     })
 }
 

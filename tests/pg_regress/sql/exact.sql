@@ -120,6 +120,20 @@ SELECT * FROM exact('ex.leads');
 SELECT m.segment_name, array_agg(m.key ORDER BY m.key) FROM segments.members m
  WHERE m.source = 'ex.leads'::regclass GROUP BY 1 ORDER BY 1;
 
+-- Columns of domains compare as their base types, a domain over a domain
+-- too (the catalog caches give the whole chain)
+CREATE DOMAIN ex.score AS int CHECK (VALUE >= 0);
+CREATE DOMAIN ex.code AS text;
+CREATE DOMAIN ex.country AS ex.code;
+CREATE TABLE ex.dom (id int PRIMARY KEY, s ex.score, c ex.country, tags ex.code[]);
+SELECT segments.register_source('ex.dom');
+SELECT segments.create_segment('High DE', $$s > 5 AND c = 'DE' AND tags CONTAINS 'vip'$$, source => 'ex.dom') IS NOT NULL AS created;
+INSERT INTO ex.dom VALUES (1, 9, 'DE', '{vip}'), (2, 3, 'DE', '{vip}'), (3, 9, 'FR', '{}');
+UPDATE ex.dom SET s = 7 WHERE id = 2;
+UPDATE ex.dom SET c = 'DE', tags = '{vip,new}' WHERE id = 3;
+SELECT * FROM exact('ex.dom');
+SELECT array_agg(m.key ORDER BY m.key) FROM segments.members m WHERE m.source = 'ex.dom'::regclass;
+
 -- Syntax trees nested deeper than any definition: 54001, whether deeper
 -- than the JSON reader allows or only than the language does.
 SELECT fails(format($$SELECT segments.format(%L::jsonb)$$,
