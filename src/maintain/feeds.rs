@@ -13,7 +13,7 @@ use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
 use super::definitions::{targets_of, Target};
-use super::install::watched_columns;
+use super::install::{update_trigger_columns, watched_columns};
 use super::writers::check_definitions;
 use crate::pg::rowfilter::RowFilters;
 use crate::pg::spi;
@@ -50,8 +50,9 @@ pub struct Feed {
     /// Per role, the attribute number of its column (`Role::column`) in the
     /// table's rows: for the source, the key's.
     pub attnums: Vec<i32>,
-    /// The attribute numbers of the columns whose change matters to this
-    /// source (`watched_columns`): an UPDATE that changes none is ignored.
+    /// The attribute numbers of the columns whose change may matter to
+    /// this source (those the UPDATE triggers name, or `watched_columns`):
+    /// an UPDATE that changes none is ignored.
     pub watched: Vec<i32>,
     /// When the table is one relation of the source and nothing else: per
     /// target, whether a row of it can change the target
@@ -98,7 +99,7 @@ pub struct Parts {
 }
 
 impl Feed {
-    /// Whether writes of the table can change a segment of this source.
+    /// Whether writes of the table may change a segment of this source.
     pub fn maintains(&self) -> bool {
         if self.parts.is_some() { !self.watched.is_empty() } else { !self.targets.is_empty() }
     }
@@ -161,7 +162,9 @@ impl Feed {
 
     /// Whether target `i` is decided in process (`local` or `clocked`).
     pub fn in_process(&self, i: usize) -> bool {
-        self.local.contains(&i) || self.clocked.contains(&i)
+        // Both in target order (`complete`); asked for every target of
+        // every updated row.
+        self.local.binary_search(&i).is_ok() || self.clocked.binary_search(&i).is_ok()
     }
 
     /// Whether every target is decided in process.
@@ -224,9 +227,15 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
             feeds.push(f);
         }
     }
+    // The UPDATE triggers name the columns that matter to any source
+    // (`sync_update_trigger`), a superset of each source's: read from the
+    // trigger, not aggregated from every segment's reads, which a new
+    // connection's first write paid for in proportion to the segments.
+    let named = update_trigger_columns(table).filter(|c| !c.is_empty());
     for f in feeds.iter_mut() {
+        let watched = named.clone().unwrap_or_else(|| watched_columns(table, Some(f.reg.relid)));
         f.attnums = f.roles.iter().map(|r| attnum(r.column(&f.reg))).collect();
-        f.watched = watched_columns(table, Some(f.reg.relid)).iter().map(|c| attnum(c)).filter(|&n| n > 0).collect();
+        f.watched = watched.iter().map(|c| attnum(c)).filter(|&n| n > 0).collect();
         if f.parts.is_none() {
             complete(f, trigger, None);
         }

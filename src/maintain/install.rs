@@ -81,7 +81,7 @@ pub fn sync_update_trigger(table: pg_sys::Oid) {
 
 /// The columns the UPDATE triggers of `table` name, sorted (empty: they
 /// fire for every UPDATE); None without both of them.
-fn update_trigger_columns(table: pg_sys::Oid) -> Option<Vec<String>> {
+pub fn update_trigger_columns(table: pg_sys::Oid) -> Option<Vec<String>> {
     let both = spi::get::<i64>(
         "SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1
             AND tgname OPERATOR(pg_catalog.=) ANY (ARRAY['segments_maintain_update_row', 'segments_maintain_update'])",
