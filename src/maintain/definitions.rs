@@ -38,6 +38,12 @@ thread_local! {
     /// What those catalogs share, by source (`registry::shape`): a tenant's
     /// catalog then costs one query, for its segments.
     static SHAPES: Memo<pg_sys::Oid, Catalog> = Memo::new();
+    /// Definitions of tenants' segments compiled once per source and text,
+    /// without a tenant: what a tenant's part reads of them (the columns,
+    /// lookups, row-locality, the predicate without the tenant) is the same
+    /// for every tenant. None for one that references segments, which
+    /// resolve within a tenant.
+    static SHARED: Memo<(pg_sys::Oid, String), Option<Rc<Compiled>>> = Memo::new();
 }
 
 /// The stored definition of segment `id` of `reg`'s source (of `tenant`),
@@ -91,6 +97,24 @@ impl Target {
     /// Its definition, compiled.
     pub fn compiled(&self, reg: &Registered) -> Rc<Compiled> {
         compiled(self.id, &self.definition, self.tenant.as_deref(), reg)
+    }
+
+    /// For a tenant's segment, its definition as every tenant's segment of
+    /// the same text compiles (`SHARED`): for what a part reads of it, not
+    /// for the predicate, which leaves the tenant out. Otherwise `compiled`.
+    pub fn compiled_for_part(&self, reg: &Registered) -> Rc<Compiled> {
+        if self.tenant.is_some() {
+            let shared = SHARED.with(|m| {
+                m.get_or((reg.relid, self.definition.clone()), || {
+                    let shape = SHAPES.with(|s| s.get_or(reg.relid, || registry::shape(reg)));
+                    segments_lang::compile(&self.definition, &shape, &reg.key).ok().filter(|c| c.references.is_empty()).map(Rc::new)
+                })
+            });
+            if let Some(c) = shared.as_ref() {
+                return c.clone();
+            }
+        }
+        self.compiled(reg)
     }
 }
 

@@ -262,9 +262,12 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>, shared: Option<&RefCell<HashMap
             f.relevance_lately = Some(RowFilters::new(&regclass_text(table), row_type, &lately));
         }
     }
+    // A tenant's part: its definitions as every tenant's compile, the
+    // predicate without the tenant being all it evaluates.
+    let compiled = |t: &Target, reg: &Registered| if shared.is_some() { t.compiled_for_part(reg) } else { t.compiled(reg) };
     if f.roles.iter().any(|r| matches!(r, Role::Source)) {
         for t in &f.targets {
-            let c = t.compiled(&f.reg);
+            let c = compiled(t, &f.reg);
             let own = c.reads.iter().filter(|(schema, table, _)| qualified(schema, table) == f.reg.source);
             f.reads.push(own.map(|(_, _, column)| attnum(column)).collect());
             for l in &c.lookups {
@@ -278,7 +281,7 @@ fn complete(f: &mut Feed, trigger: &Trigger<'_>, shared: Option<&RefCell<HashMap
     if matches!(f.roles.as_slice(), [Role::Source]) {
         let (mut predicates, mut clocked) = (vec![], vec![]);
         for (i, t) in f.targets.iter().enumerate() {
-            let c = t.compiled(&f.reg);
+            let c = compiled(t, &f.reg);
             let p = if shared.is_some() { c.predicate_any_tenant.clone() } else { c.predicate.clone() };
             if c.local() {
                 f.local.push(i);
