@@ -54,13 +54,17 @@ pub fn compiled(id: i64, definition: &str, tenant: Option<&str>, reg: &Registere
             let tenant = tenant.map(str::to_string);
             let cat = CATALOGS.with(|c| {
                 c.get_or((reg.relid, tenant.clone()), || {
-                    let shape = SHAPES.with(|s| s.get_or(reg.relid, || registry::shape(reg)));
-                    registry::with_segments((*shape).clone(), reg, tenant.as_deref())
+                    registry::with_segments((*shape(reg)).clone(), reg, tenant.as_deref())
                 })
             });
             segments_lang::compile(definition, &cat, &reg.key).unwrap_or_else(|d| raise(&d))
         })
     })
+}
+
+/// The catalog shape of `reg`'s source (`SHAPES`).
+fn shape(reg: &Registered) -> Rc<Catalog> {
+    SHAPES.with(|s| s.get_or(reg.relid, || registry::shape(reg)))
 }
 
 /// Where the sweep of segment `id` starts: the horizon its last sweep or
@@ -106,8 +110,8 @@ impl Target {
         if self.tenant.is_some() {
             let shared = SHARED.with(|m| {
                 m.get_or((reg.relid, self.definition.clone()), || {
-                    let shape = SHAPES.with(|s| s.get_or(reg.relid, || registry::shape(reg)));
-                    segments_lang::compile(&self.definition, &shape, &reg.key).ok().filter(|c| c.references.is_empty()).map(Rc::new)
+                    let compiled = segments_lang::compile(&self.definition, &shape(reg), &reg.key);
+                    compiled.ok().filter(|c| c.references.is_empty()).map(Rc::new)
                 })
             });
             if let Some(c) = shared.as_ref() {
