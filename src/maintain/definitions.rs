@@ -10,8 +10,8 @@ use segments_lang::model::Catalog;
 use segments_lang::Compiled;
 
 use crate::pg::error::raise;
-use crate::pg::spi;
-use crate::state::cache::Memo;
+use crate::pg::{heap, spi};
+use crate::state::cache::{segment_def_oid, Memo};
 use crate::state::registry::{self, Registered};
 
 /// An active segment to recompute, with what the recompute needs.
@@ -166,6 +166,43 @@ pub fn targets_of(source: pg_sys::Oid, table: pg_sys::Oid, tenant: Option<&str>)
         (read_targets(), spi::result_column::<bool>(8).into_iter().any(|r| r == Some(true)))
     });
     if referenced { closure(&seed, &types, &args) } else { targets }
+}
+
+/// Whether a segment of `source` is referenced by another (`IN SEGMENT`).
+pub fn referenced(source: pg_sys::Oid) -> bool {
+    spi::get::<bool>(
+        "SELECT EXISTS (SELECT FROM segments.dependency x JOIN segments.segment_def d ON d.id OPERATOR(pg_catalog.=) x.depends_on
+                         WHERE d.source OPERATOR(pg_catalog.=) $1)",
+        &[source.into()],
+    )
+    .unwrap_or(false)
+}
+
+/// What `targets_of` answers for the source's own trigger and a tenant,
+/// when no segment of the source is referenced by another: the tenant's
+/// active segments, read through the index on (source, tenant) without a
+/// statement, a new connection's first write of each tenant paying that
+/// (bench/findings.md).
+pub fn tenant_targets(source: pg_sys::Oid, tenant: &str) -> Vec<Target> {
+    let index = crate::pg::backend::relation_oid(c"segments", c"segment_def_tenant");
+    let keys = [("source", source.into()), ("tenant", spi::text_datum(tenant))];
+    let columns = ["id", "kind", "name", "definition", "track_changes", "shared"];
+    let mut targets: Vec<Target> = heap::index_rows(segment_def_oid(), index, &keys, &columns, |r| {
+        (r.get::<String>(1).as_deref() == Some("active")).then(|| Target {
+            id: r.get(0).unwrap_or_default(),
+            depth: 0,
+            name: r.get(2).unwrap_or_default(),
+            definition: r.get(3).unwrap_or_default(),
+            track_changes: r.get(4).unwrap_or(false),
+            shared: r.get(5).unwrap_or(true),
+            tenant: Some(tenant.to_string()),
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    targets.sort_unstable_by_key(|t| t.id);
+    targets
 }
 
 /// The time-relative active segments of `source` and the active segments

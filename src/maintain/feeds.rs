@@ -12,7 +12,7 @@ use segments_lang::codegen::qualified;
 use segments_lang::model::Lookup;
 use segments_lang::Compiled;
 
-use super::definitions::{targets_of, Target};
+use super::definitions::{referenced, targets_of, tenant_targets, Target};
 use super::install::{update_trigger_columns, watched_columns};
 use super::writers::check_definitions;
 use crate::pg::rowfilter::RowFilters;
@@ -90,6 +90,9 @@ pub struct Parts {
     /// the table is the source (0 otherwise: a row of another table says
     /// nothing of its contact's tenant).
     pub tenant_attnum: i32,
+    /// Whether a part's targets are `tenant_targets`: for the source's own
+    /// trigger when no segment of the source is referenced by another.
+    direct: bool,
     built: RefCell<HashMap<String, Rc<Feed>>>,
     /// Row filters by the predicates they evaluate: tenants whose
     /// row-local segments have the same definitions (the segments an
@@ -112,7 +115,12 @@ impl Feed {
             return p.clone();
         }
         let part = Rc::new(trigger_work(|| {
-            let mut part = self.skeleton(targets_of(self.reg.relid, trigger.relid(), Some(tenant)));
+            let targets = if parts.direct {
+                tenant_targets(self.reg.relid, tenant)
+            } else {
+                targets_of(self.reg.relid, trigger.relid(), Some(tenant))
+            };
+            let mut part = self.skeleton(targets);
             part.tenant = Some(tenant.to_string());
             complete(&mut part, trigger, Some(&parts.filters));
             check_definitions(&[self.reg.relid]);
@@ -218,6 +226,7 @@ fn build(trigger: &Trigger<'_>) -> Vec<Feed> {
         } else if let Some(reg) = registry::registered(source) {
             let tenants = reg.tenant_column.as_ref().map(|column| Parts {
                 tenant_attnum: if source == table { attnum(column) } else { 0 },
+                direct: source == table && !referenced(source),
                 built: Default::default(),
                 filters: Default::default(),
             });

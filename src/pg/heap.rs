@@ -8,7 +8,8 @@
 //! write and lock the same rows the way `INSERT … ON CONFLICT DO NOTHING`,
 //! `DELETE` and `SELECT … FOR …` do, with their semantics; what to write is
 //! decided above (`maintain::flips`, `state::counts`, `state::liveness`).
-//! No trigger fires on the tables written here.
+//! No trigger fires on the tables written here. `index_rows` reads a few
+//! rows through an index the same way (`maintain::definitions`).
 
 use std::ffi::CString;
 
@@ -817,4 +818,73 @@ pub fn key_buckets<'t>(relid: pg_sys::Oid, column: &str, texts: impl IntoIterato
     buckets.sort_unstable();
     buckets.dedup();
     buckets
+}
+
+/// A row found by `index_rows`, valid while `read` runs.
+pub struct IndexedRow<'a> {
+    desc: pg_sys::TupleDesc,
+    attnums: &'a [i16],
+    values: &'a [pg_sys::Datum],
+    nulls: &'a [bool],
+}
+
+impl IndexedRow<'_> {
+    /// The value of the `n`th column asked for (0-based), None for NULL;
+    /// an ERROR if `T` is not its type.
+    pub fn get<T: pgrx::FromDatum + pgrx::IntoDatum>(&self, n: usize) -> Option<T> {
+        let i = self.attnums[n] as usize - 1;
+        // SAFETY: a column of the slot's current row, converted after its
+        // type is checked against `T`'s.
+        unsafe {
+            let typid = (*(*self.desc).attrs.as_ptr().add(i)).atttypid;
+            T::try_from_datum(self.values[i], self.nulls[i], typid)
+                .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e.to_string()))
+        }
+    }
+}
+
+/// The rows of table `relid` under the active snapshot whose columns
+/// `keys` (name, value) equal the values given, found through its btree
+/// index `index`, whose key columns are those; `read` reads each, given
+/// the values of the columns `columns`. For the few catalog rows a write
+/// reads per contact's tenant: executing a kept plan cost more than
+/// reading them (bench/findings.md).
+pub fn index_rows<T>(
+    relid: pg_sys::Oid,
+    index: pg_sys::Oid,
+    keys: &[(&str, pg_sys::Datum)],
+    columns: &[&str],
+    mut read: impl FnMut(&IndexedRow<'_>) -> T,
+) -> Vec<T> {
+    // SAFETY: the table and its index opened, scanned into a slot of the
+    // table's own and closed here; each row is read before the next
+    // replaces it, and only the columns the table has.
+    unsafe {
+        let lock = pg_sys::AccessShareLock as i32;
+        let rel = pg_sys::table_open(relid, lock);
+        let index = pg_sys::index_open(index, lock);
+        if (*(*index).rd_index).indrelid != relid {
+            fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "an index of another table".into());
+        }
+        let desc = (*rel).rd_att;
+        let keys: Vec<(i16, pg_sys::Datum)> = keys.iter().map(|&(name, value)| (attnum(desc, name), value)).collect();
+        let attnums: Vec<i16> = columns.iter().map(|name| attnum(desc, name)).collect();
+        let last = attnums.iter().copied().max().unwrap_or(0) as i32;
+        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let scan = scan(rel, index, &keys, pg_sys::GetActiveSnapshot());
+        let mut rows = vec![];
+        while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            if last > 0 {
+                pg_sys::slot_getsomeattrs_int(slot, last);
+            }
+            let values = std::slice::from_raw_parts((*slot).tts_values, last as usize);
+            let nulls = std::slice::from_raw_parts((*slot).tts_isnull, last as usize);
+            rows.push(read(&IndexedRow { desc, attnums: &attnums, values, nulls }));
+        }
+        pg_sys::index_endscan(scan);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::index_close(index, pg_sys::NoLock as i32);
+        pg_sys::table_close(rel, pg_sys::NoLock as i32);
+        rows
+    }
 }

@@ -8,7 +8,8 @@
 //! - `catalog`: relations, columns and types from the catalog caches;
 //! - `spi`: running SQL: kept generic plans, the latest snapshot, results;
 //! - `heap`: rows written, found and locked with the executor's own
-//!   routines, without starting a statement (the write path's flips);
+//!   routines, without starting a statement (the write path's flips, the
+//!   segments of a contact's tenant);
 //! - `ddl`: the event trigger that sees schema changes before they run;
 //! - `trigger`: the trigger entry point, its relation, row images and
 //!   transition tables;
