@@ -191,7 +191,35 @@ BEGIN
     USING NEW, OLD;
     RETURN NULL;
 END $$;
-REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact() FROM PUBLIC;
+-- A contact moved to another tenant leaves the old tenant's static segments
+-- (the trigger leaves its active ones): every segment of a source with
+-- tenants holds that tenant's contacts only. Installed by register_source
+-- on a source with tenants, with the membership table, key column and
+-- tenant column as arguments; named to fire before segments_move_key, while
+-- the memberships are under the old key.
+CREATE FUNCTION segments.leave_tenant() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM segments.source s
+                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
+                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'WITH gone AS (DELETE FROM %s AS m USING segments.segment_def d
+                        WHERE m.%I OPERATOR(pg_catalog.=) ($1).%I AND d.id OPERATOR(pg_catalog.=) m.segment_id
+                          AND d.kind OPERATOR(pg_catalog.=) ''static''
+                          AND d.tenant OPERATOR(pg_catalog.=) ($1).%I::pg_catalog.text
+                       RETURNING m.segment_id, d.track_changes),
+              logged AS (INSERT INTO segments.changes (segment_id, key, change)
+                         SELECT segment_id, ($1).%I::pg_catalog.text, ''leave'' FROM gone WHERE track_changes)
+         INSERT INTO segments.count_delta (segment_id, delta)
+         SELECT segment_id, OPERATOR(pg_catalog.-) pg_catalog.count(*) FROM gone GROUP BY segment_id',
+        TG_ARGV[0], TG_ARGV[1], TG_ARGV[1], TG_ARGV[2], TG_ARGV[1])
+    USING OLD;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION segments.forget_contacts(), segments.move_contact(), segments.leave_tenant() FROM PUBLIC;
 
 -- Which tables, and which of their columns, each segment's filter reads (the
 -- source, relations, lookup targets): a write to one of them recomputes only

@@ -30,9 +30,11 @@ fn require_static(seg: &Segment) {
     }
 }
 
-/// Adds the keys that exist in the source; returns how many were added.
+/// Adds the keys that exist in the source (of the segment's tenant, for a
+/// source with tenants); returns how many were added.
 fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
+    let tenant = in_tenant(reg, "s");
     as_owner(|| {
         let added = spi::get::<i64>(
             &format!(
@@ -41,7 +43,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                      INSERT INTO {membership} (segment_id, {key})
                      SELECT $1, s.{key} FROM {source} s
                       WHERE s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[])
-                        AND $1 OPERATOR(pg_catalog.=) {LIVE}
+                        AND $1 OPERATOR(pg_catalog.=) {LIVE}{tenant}
                      ON CONFLICT DO NOTHING RETURNING 1),
                  n AS (SELECT pg_catalog.count(*) AS n FROM added),
                  {counted}
@@ -52,7 +54,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                 source = registry::qualified_name(reg.relid),
                 typ = reg.key_type,
             ),
-            &[seg.id.into(), keys.to_vec().into()],
+            &[seg.id.into(), keys.to_vec().into(), seg.tenant.clone().into()],
         )
         .unwrap_or(0);
         counts::fold(seg.id);
@@ -63,7 +65,19 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     })
 }
 
-fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
+/// For a source with tenants, the condition that row `alias` of the source
+/// is of the tenant `$3` (as `state::tenant` writes tenants); else nothing.
+fn in_tenant(reg: &Registered, alias: &str) -> String {
+    match &reg.tenant_column {
+        Some(column) => format!(
+            " AND {alias}.{}::pg_catalog.text OPERATOR(pg_catalog.=) $3::pg_catalog.text",
+            ident(column)
+        ),
+        None => String::new(),
+    }
+}
+
+fn remove(id: i64, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     as_owner(|| {
         let removed = spi::get::<i64>(
@@ -78,12 +92,12 @@ fn remove(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                 membership = reg.membership(),
                 typ = reg.key_type,
             ),
-            &[seg.id.into(), keys.to_vec().into()],
+            &[id.into(), keys.to_vec().into()],
         )
         .unwrap_or(0);
-        counts::fold(seg.id);
+        counts::fold(id);
         if removed > 0 {
-            maintain::recompute::propagate(seg.id, reg, Some(keys));
+            maintain::recompute::propagate(id, reg, Some(keys));
         }
         removed
     })
@@ -104,7 +118,7 @@ fn remove_members(name: &str, keys: Vec<Option<String>>) -> i64 {
     let seg = find_modifiable(name);
     require_static(&seg);
     let reg = require_registered(seg.source);
-    remove(&seg, &reg, &keys.into_iter().flatten().collect::<Vec<_>>())
+    remove(seg.id, &reg, &keys.into_iter().flatten().collect::<Vec<_>>())
 }
 
 /// CSV-import semantics: every named segment must exist, be visible, static
@@ -127,38 +141,47 @@ fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
         bad_argument(format!("segment \"{}\" belongs to another source", other.name));
     }
     let reg = require_registered(source);
+    // The segments of a source with tenants are one tenant's (each is
+    // found within segments.tenant if set; without it, they may be of
+    // several): the contact must be that tenant's.
+    let tenant = segs.first().and_then(|s| s.tenant.clone());
+    if let Some(other) = segs.iter().find(|s| s.tenant != tenant) {
+        bad_argument(format!("segment \"{}\" belongs to another tenant", other.name));
+    }
     let exists = spi::get::<bool>(
         &format!(
-            "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{})",
+            "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{}{})",
             registry::qualified_name(reg.relid),
             ident(&reg.key),
-            reg.key_type
+            reg.key_type,
+            in_tenant(&reg, "s").replace("$3", "$2"),
         ),
-        &[key.into()],
+        &[key.into(), tenant.clone().into()],
     )
     .unwrap_or(false);
     if !exists {
-        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}", registry::qualified_name(reg.relid)));
+        let of = tenant.as_ref().map(|t| format!(" of tenant {t}")).unwrap_or_default();
+        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}{of}", registry::qualified_name(reg.relid)));
     }
     let keys = vec![key.to_string()];
     if replace {
         let keep: Vec<i64> = segs.iter().map(|s| s.id).collect();
-        let others: Vec<String> = Spi::connect(|client| {
+        let others: Vec<i64> = Spi::connect(|client| {
             client
                 .select(
-                    "SELECT name FROM segments.segment_def
+                    "SELECT id FROM segments.segment_def
                       WHERE source OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'static'
-                        AND NOT (id OPERATOR(pg_catalog.=) ANY ($2))
+                        AND NOT (id OPERATOR(pg_catalog.=) ANY ($2)) AND tenant IS NOT DISTINCT FROM $3
                         AND (pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin())",
                     None,
-                    &[source.into(), keep.into()],
+                    &[source.into(), keep.into(), tenant.clone().into()],
                 )
                 .expect("reading segments")
-                .filter_map(|r| r.get::<String>(1).ok().flatten())
+                .filter_map(|r| r.get::<i64>(1).ok().flatten())
                 .collect()
         });
-        for name in others {
-            remove(&find(&name), &reg, &keys);
+        for id in others {
+            remove(id, &reg, &keys);
         }
     }
     for s in &segs {

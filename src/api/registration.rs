@@ -205,6 +205,15 @@ fn register_source(
                  EXECUTE FUNCTION segments.move_contact({args});",
             typ = registry::type_name(key_type),
         ), &[]);
+        if let Some(tenant) = tenant_column {
+            spi::run(&format!(
+                "CREATE OR REPLACE TRIGGER segments_leave_tenant AFTER UPDATE OF {t} ON {source_sql}
+                     FOR EACH ROW WHEN (OLD.{t} IS DISTINCT FROM NEW.{t})
+                     EXECUTE FUNCTION segments.leave_tenant({args}, {})",
+                literal(tenant),
+                t = ident(tenant),
+            ), &[]);
+        }
         spi::run(
             &format!(
                 "INSERT INTO segments.source (relid, key_column, key_type, membership, tenant_column)
@@ -266,9 +275,13 @@ pub fn unregister(rel: pg_sys::Oid) {
         spi::run(&format!(
             "DROP TRIGGER segments_forget_deleted ON {source_sql};
              DROP TRIGGER segments_forget_truncated ON {source_sql};
-             DROP TRIGGER segments_move_key ON {source_sql};
+             DROP TRIGGER segments_move_key ON {source_sql};{leave}
              DROP TABLE {};",
-            reg.membership()
+            reg.membership(),
+            leave = match reg.tenant_column {
+                Some(_) => format!("\n             DROP TRIGGER IF EXISTS segments_leave_tenant ON {source_sql};"),
+                None => String::new(),
+            },
         ), &[]);
         // After the DROP TABLE, which waited for every writer of the table.
         crate::state::liveness::forget_segments(&ids, None);

@@ -130,6 +130,33 @@ SELECT d.tenant, array_agg(m.id ORDER BY m.id) AS members
   FROM segments.segment_def d LEFT JOIN segments.contacts_membership m ON m.segment_id = d.id
  WHERE d.name = 'Referred by a German' GROUP BY d.tenant ORDER BY d.tenant;
 
+-- A source none of whose segments another references: a write reads its
+-- tenant's segments through the index on (source, tenant) alone. A static
+-- segment holds its tenant's contacts only: a contact moved away leaves it,
+-- and another tenant's contact is not added.
+CREATE TABLE tn.leads (id int PRIMARY KEY, account int NOT NULL, score int);
+INSERT INTO tn.leads SELECT i, 1 + i % 2, i FROM generate_series(1, 8) i;
+SELECT segments.register_source('tn.leads', tenant_column => 'account');
+SELECT segments.create_segment('High', 'score > 4', source => 'tn.leads', tenant => t) IS NOT NULL AS created
+  FROM unnest(ARRAY['1', '2']) t;
+SELECT segments.create_segment('High then', 'score > 4', kind => 'static', source => 'tn.leads', tenant => '2',
+                               track_changes => true) IS NOT NULL AS created;
+SELECT segments.add_members('High then', ARRAY[2, 3]);
+SELECT segments.assign(4, ARRAY['High then']);
+SELECT segments.assign(1, ARRAY['High then']);
+UPDATE tn.leads SET score = 10 WHERE id IN (1, 2);
+UPDATE tn.leads SET score = 0 WHERE id = 6;
+UPDATE tn.leads SET account = 1 WHERE id = 7;
+SELECT * FROM exact('tn.leads');
+SELECT d.name, d.tenant, array_agg(m.key::int ORDER BY m.key::int) AS members
+  FROM segments.segment_def d LEFT JOIN segments.members m ON m.segment_id = d.id
+ WHERE d.source = 'tn.leads'::regclass GROUP BY d.id ORDER BY d.tenant, d.name;
+SELECT c.key, c.change FROM segments.changes c JOIN segments.segment_def d ON d.id = c.segment_id
+ WHERE d.name = 'High then' ORDER BY c.id;
+SELECT name, member_count FROM segments.segment WHERE source = 'tn.leads'::regclass ORDER BY tenant, name;
+SELECT segments.unregister_source('tn.leads', true);
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'tn.leads'::regclass AND NOT tgisinternal;
+
 -- The tenant column is part of the registration.
 ALTER TABLE tn.contacts RENAME COLUMN account_id TO account;
 
