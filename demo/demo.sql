@@ -131,20 +131,20 @@ SELECT pg_temp.create('My follow-ups', $$IN SEGMENT 'Engaged readers' AND score 
                       description => 'personal: visible to its owner and admins only');
 
 SELECT pg_temp.create('Webinar 2026-11', NULL, 'static');
-SELECT pg_temp.create('Trade fair leads', NULL, 'static');
-CREATE TEMP TABLE csv_import (contact_id bigint, segments text);
+-- A CSV file of (contact, segment) rows, as \copy would load it, assigned
+-- in one call; create_missing creates the lists the file names.
+CREATE TEMP TABLE csv_import (contact_id bigint, segment text);
 INSERT INTO csv_import
-SELECT i, CASE WHEN i % 3 = 0 THEN 'Webinar 2026-11;Trade fair leads' ELSE 'Webinar 2026-11' END
-  FROM generate_series(1, 2000) AS i;
-SELECT segments.assign(contact_id, string_to_array(segments, ';')) FROM csv_import;
+SELECT i, s FROM generate_series(1, 2000) AS i,
+       unnest(CASE WHEN i % 3 = 0 THEN ARRAY['Webinar 2026-11', 'Trade fair leads'] ELSE ARRAY['Webinar 2026-11'] END) AS s;
+SELECT segments.assign_rows('TABLE csv_import', create_missing => true);
 -- a second import moves contacts 1-500 to the trade fair list only
-SELECT segments.assign(contact_id, ARRAY['Trade fair leads'], replace => true)
-  FROM generate_series(1, 500) AS contact_id;
+SELECT segments.assign(ARRAY(SELECT generate_series(1, 500)), ARRAY['Trade fair leads'], replace => true);
 SELECT pg_temp.create('High scorers (snapshot)', 'score >= 95', 'static');
 \o
-\echo '    static lists: a CSV-style import of 2,000 rows into Webinar 2026-11 (and every third into'
-\echo '    Trade fair leads), then a second import with replace => true moving contacts 1-500 to'
-\echo '    Trade fair leads only'
+\echo '    static lists: a CSV file of (contact, segment) rows, 2,000 contacts into Webinar 2026-11 and'
+\echo '    every third into Trade fair leads (created by the import), in one assign_rows call; then'
+\echo '    assign(keys, …, replace => true) moves contacts 1-500 to Trade fair leads only'
 
 \echo
 \echo '==> segments (member counts come from the catalog, not from scanning the memberships)'

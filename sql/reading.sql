@@ -4,8 +4,27 @@ CREATE FUNCTION segments.add_members(name text, keys anyarray) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$ SELECT segments._add_members(name, keys::pg_catalog.text[]) $$;
 CREATE FUNCTION segments.remove_members(name text, keys anyarray) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$ SELECT segments._remove_members(name, keys::pg_catalog.text[]) $$;
-CREATE FUNCTION segments.assign(key anyelement, segments text[], replace boolean DEFAULT false) RETURNS void
+-- One contact, or many (SPEC §11; anynonarray: an array of keys is the
+-- other form, not one key).
+CREATE FUNCTION segments.assign(key anynonarray, segments text[], replace boolean DEFAULT false) RETURNS void
 LANGUAGE sql VOLATILE AS $$ SELECT segments._assign(key::pg_catalog.text, segments, replace) $$;
+CREATE FUNCTION segments.assign(keys anyarray, segments text[], replace boolean DEFAULT false,
+                                create_missing boolean DEFAULT false) RETURNS jsonb
+LANGUAGE sql VOLATILE AS $$ SELECT segments._assign_all(keys::pg_catalog.text[], segments, replace, create_missing) $$;
+-- The (key, segment) rows of a query, e.g. 'TABLE staging' after \copy of a
+-- CSV file: run as the caller, with the caller's search_path.
+CREATE FUNCTION segments.assign_rows(query text, replace boolean DEFAULT false,
+                                     create_missing boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    keys text[];
+    names text[];
+BEGIN
+    EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(q.k::pg_catalog.text), pg_catalog.array_agg(q.s::pg_catalog.text)
+                                 FROM (%s) AS q(k, s)', query)
+       INTO keys, names;
+    RETURN segments._assign_pairs(COALESCE(keys, '{}'), COALESCE(names, '{}'), replace, create_missing);
+END $$;
 CREATE FUNCTION segments.is_member(name text, key anyelement) RETURNS boolean
 LANGUAGE sql STABLE AS $$ SELECT segments._is_member(name, key::pg_catalog.text) $$;
 CREATE FUNCTION segments.segments_of(key anyelement, source regclass DEFAULT NULL) RETURNS SETOF text

@@ -1,4 +1,4 @@
-//! Static membership (add/remove/assign) and reading (is_member, segments_of,
+//! Static membership (add/remove; assigning: `import`) and reading (is_member, segments_of,
 //! member_count). The polymorphic SQL signatures of SPEC §2 are thin SQL
 //! wrappers (below) that pass keys as text; here they are cast back to the
 //! source key's type, so lookups use the membership indexes.
@@ -21,7 +21,7 @@ use crate::state::counts;
 use crate::state::privilege::as_owner;
 use crate::pg::spi::{self, first, read_kept, result_column, text_datum};
 
-fn require_static(seg: &Segment) {
+pub(super) fn require_static(seg: &Segment) {
     if seg.kind != "static" {
         fail(
             PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
@@ -32,7 +32,7 @@ fn require_static(seg: &Segment) {
 
 /// Adds the keys that exist in the source (of the segment's tenant, for a
 /// source with tenants); returns how many were added.
-fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
+pub(super) fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     let tenant = in_tenant(reg, "s");
     as_owner(|| {
@@ -67,7 +67,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
 
 /// For a source with tenants, the condition that row `alias` of the source
 /// is of the tenant `$3` (as `state::tenant` writes tenants); else nothing.
-fn in_tenant(reg: &Registered, alias: &str) -> String {
+pub(super) fn in_tenant(reg: &Registered, alias: &str) -> String {
     match &reg.tenant_column {
         Some(column) => format!(
             " AND {alias}.{}::pg_catalog.text OPERATOR(pg_catalog.=) $3::pg_catalog.text",
@@ -77,7 +77,7 @@ fn in_tenant(reg: &Registered, alias: &str) -> String {
     }
 }
 
-fn remove(id: i64, reg: &Registered, keys: &[String]) -> i64 {
+pub(super) fn remove(id: i64, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     as_owner(|| {
         let removed = spi::get::<i64>(
@@ -119,74 +119,6 @@ fn remove_members(name: &str, keys: Vec<Option<String>>) -> i64 {
     require_static(&seg);
     let reg = require_registered(seg.source);
     remove(seg.id, &reg, &keys.into_iter().flatten().collect::<Vec<_>>())
-}
-
-/// CSV-import semantics: every named segment must exist, be visible, static
-/// and modifiable, and the contact must exist — or nothing changes. With
-/// `replace`, the contact also leaves every other static segment of the
-/// source that the caller may change.
-#[pg_extern(volatile, name = "_assign")]
-#[search_path(pg_catalog, pg_temp)]
-fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
-    let segs: Vec<Segment> = segment_names.iter().flatten().map(|n| find_modifiable(n)).collect();
-    for s in &segs {
-        require_static(s);
-    }
-    let source = match segs.first() {
-        Some(s) => s.source,
-        None if replace => bad_argument("assign(…, replace => true) needs at least one segment to know the source".into()),
-        None => return,
-    };
-    if let Some(other) = segs.iter().find(|s| s.source != source) {
-        bad_argument(format!("segment \"{}\" belongs to another source", other.name));
-    }
-    let reg = require_registered(source);
-    // The segments of a source with tenants are one tenant's (each is
-    // found within segments.tenant if set; without it, they may be of
-    // several): the contact must be that tenant's.
-    let tenant = segs.first().and_then(|s| s.tenant.clone());
-    if let Some(other) = segs.iter().find(|s| s.tenant != tenant) {
-        bad_argument(format!("segment \"{}\" belongs to another tenant", other.name));
-    }
-    let exists = spi::get::<bool>(
-        &format!(
-            "SELECT EXISTS (SELECT FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) $1::pg_catalog.text::{}{})",
-            registry::qualified_name(reg.relid),
-            ident(&reg.key),
-            reg.key_type,
-            in_tenant(&reg, "s").replace("$3", "$2"),
-        ),
-        &[key.into(), tenant.clone().into()],
-    )
-    .unwrap_or(false);
-    if !exists {
-        let of = tenant.as_ref().map(|t| format!(" of tenant {t}")).unwrap_or_default();
-        fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}{of}", registry::qualified_name(reg.relid)));
-    }
-    let keys = vec![key.to_string()];
-    if replace {
-        let keep: Vec<i64> = segs.iter().map(|s| s.id).collect();
-        let others: Vec<i64> = Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT id FROM segments.segment_def
-                      WHERE source OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'static'
-                        AND NOT (id OPERATOR(pg_catalog.=) ANY ($2)) AND tenant IS NOT DISTINCT FROM $3
-                        AND (pg_catalog.pg_has_role(owner, 'MEMBER') OR segments.is_admin())",
-                    None,
-                    &[source.into(), keep.into(), tenant.clone().into()],
-                )
-                .expect("reading segments")
-                .filter_map(|r| r.get::<i64>(1).ok().flatten())
-                .collect()
-        });
-        for id in others {
-            remove(id, &reg, &keys);
-        }
-    }
-    for s in &segs {
-        add(s, &reg, &keys);
-    }
 }
 
 /// How is_member answers for one segment name and role: the segment, and

@@ -3,6 +3,7 @@
 //! else in the extension imports it (`_PG_init` hands `schema` to the
 //! event trigger of `pg::ddl`).
 
+mod import;
 mod language;
 mod members;
 mod registration;

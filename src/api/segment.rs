@@ -17,6 +17,7 @@ use crate::maintain;
 use segments_lang::{format, parser};
 
 /// A segment the caller can see.
+#[derive(Clone)]
 pub struct Segment {
     pub id: i64,
     pub name: String,
@@ -43,6 +44,11 @@ SELECT id, name, kind, source::pg_catalog.oid, definition, shared, track_changes
 /// Looks a segment up by name as the caller: a personal segment of someone
 /// else is "not found", exactly like one that does not exist.
 pub fn find(name: &str) -> Segment {
+    find_opt(name).unwrap_or_else(|| fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")))
+}
+
+/// `find`, None where it raises "does not exist".
+pub fn find_opt(name: &str) -> Option<Segment> {
     let found = Spi::connect(|_| {
         read_kept(FIND, &[pg_sys::TEXTOID], &[name.into_datum()?]);
         let segment = Segment {
@@ -59,20 +65,45 @@ pub fn find(name: &str) -> Segment {
         Some((segment, spi::result_column::<i64>(1).len()))
     });
     match found {
-        Some((segment, 1)) => segment,
+        Some((segment, 1)) => Some(segment),
         Some(_) => fail_hint(
             PgSqlErrorCode::ERRCODE_AMBIGUOUS_FUNCTION,
             format!("segment name \"{name}\" is not unique: it exists in several tenants"),
             "SET LOCAL segments.tenant to the tenant you act for",
         ),
-        None => fail(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("segment \"{name}\" does not exist")),
+        None => None,
+    }
+}
+
+/// A new static segment without a definition, owned by the caller, of
+/// `source` (None: the only registered one) and the tenant of
+/// `segments.tenant`: what an import creates for a name it does not find.
+pub fn create_static(name: &str, source: Option<pg_sys::Oid>) -> Segment {
+    let id = create(name, None, "static", source, None, true, false, None);
+    // As `find` would show it, which the statement's snapshot cannot yet.
+    let source = resolve_source(source);
+    let tenant = crate::state::tenant::of_new_segment(&require_registered(source), None);
+    Segment {
+        id,
+        name: name.to_string(),
+        kind: "static".into(),
+        source,
+        definition: None,
+        shared: true,
+        track_changes: false,
+        can_modify: true,
+        tenant,
     }
 }
 
 /// Looks a segment up and requires the right to change it.
 pub fn find_modifiable(name: &str) -> Segment {
     crate::state::replication::require_origin();
-    let s = find(name);
+    modifiable(find(name))
+}
+
+/// `s`, if the caller may change it.
+pub fn modifiable(s: Segment) -> Segment {
     if !s.can_modify {
         fail(
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -211,9 +242,9 @@ fn add_dependencies(id: i64, references: &[i64]) {
     );
 }
 
-fn resolve_source(source: Option<PgRelation>) -> pg_sys::Oid {
+fn resolve_source(source: Option<pg_sys::Oid>) -> pg_sys::Oid {
     match source {
-        Some(rel) => rel.oid(),
+        Some(rel) => rel,
         None => registry::only_source().unwrap_or_else(|| {
             bad_argument("name the source: more or fewer than one source is registered".into())
         }),
@@ -225,7 +256,7 @@ fn create(
     name: &str,
     definition: Option<String>,
     kind: &str,
-    source: Option<PgRelation>,
+    source: Option<pg_sys::Oid>,
     description: Option<&str>,
     shared: bool,
     track_changes: bool,
@@ -305,7 +336,7 @@ fn create_segment(
     tenant: default!(Option<&str>, "NULL"),
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
-    create(name, definition.map(str::to_string), kind, source, description, shared, track_changes, tenant)
+    create(name, definition.map(str::to_string), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant)
 }
 
 /// `create_segment(name, definition jsonb, …)`, whose SQL signature is a
@@ -324,7 +355,7 @@ fn create_segment_from_tree(
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
     let (shared, track_changes) = (required(shared, "shared"), required(track_changes, "track_changes"));
-    create(name, definition.map(text_of_tree), kind, source, description, shared, track_changes, tenant)
+    create(name, definition.map(text_of_tree), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant)
 }
 
 #[pg_extern(volatile)]

@@ -144,6 +144,7 @@ SELECT segments.create_segment('High then', 'score > 4', kind => 'static', sourc
 SELECT segments.add_members('High then', ARRAY[2, 3]);
 SELECT segments.assign(4, ARRAY['High then']);
 SELECT segments.assign(1, ARRAY['High then']);
+SELECT segments.assign(ARRAY[1, 2, 3], ARRAY['High then']);
 UPDATE tn.leads SET score = 10 WHERE id IN (1, 2);
 UPDATE tn.leads SET score = 0 WHERE id = 6;
 UPDATE tn.leads SET account = 1 WHERE id = 7;
