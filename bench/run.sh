@@ -11,7 +11,7 @@
 #                   the 2-client ratios of 5-second runs spread over 0.74–1.00
 #                   on this machine, of 15-second runs over 0.83–0.87)
 #   BENCH_SEGMENTS  attribute segment counts (default "0 10 100")
-#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10 11")
+#   BENCH_WORKLOADS which workloads to run (default "1 2 3 4 5 6 7 8 9 10 11 12")
 #   BENCH_TENANTS   tenants of workload 10, 10 segments each (default 1000)
 #   BENCH_REPS      repetitions of every measurement (default 3; 5 for the
 #                   single-row UPDATEs of workload 2, whose targets are
@@ -31,7 +31,7 @@ N=${BENCH_CONTACTS:-1000000}
 T=${BENCH_SECONDS:-5}
 T2=${BENCH_W2_SECONDS:-15}
 COUNTS=${BENCH_SEGMENTS:-"0 10 100"}
-WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10 11} "
+WORKLOADS=" ${BENCH_WORKLOADS:-1 2 3 4 5 6 7 8 9 10 11 12} "
 REPS=$(seq "${BENCH_REPS:-3}")
 W2_REPS=$(seq "${BENCH_REPS:-5}")
 want() { [[ "$WORKLOADS" == *" $1 "* ]]; }
@@ -896,4 +896,53 @@ for S in 10 100; do
   row "11: single-row UPDATE of a read column (score, city, tags, last_seen or props), realistic mix | $S mixed | pg | 1 | $(median ${tp[pg]}) tps (plain $(median ${tp[plain]})) | $(paired "${tp[pg]}" "${tp[plain]}") | $target_update"
   unset times tp
 done
+fi
+
+
+# --- Workload 12: bulk import (SPEC §11). A CSV file of 100,000 (contact,
+# segment) rows copied into a staging table, over the contacts of the other
+# workloads, assigned with replace => true into 10 static segments that hold
+# 10,000 other contacts each, 1,000 of which the file moves to another
+# segment. Against an INSERT … SELECT of the same rows into an empty
+# membership table of the same shape (the ideal), and against add_members of
+# the same contacts into the empty segments (per contact).
+if want 12; then
+say "bulk import"
+sql <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE TABLE imp_pg (id bigint PRIMARY KEY, name text);
+INSERT INTO imp_pg SELECT i, 'c' || i FROM generate_series(1, $N) i;
+CREATE TABLE imp_staging (contact_id bigint, segment text);
+INSERT INTO imp_staging SELECT 1 + (j * 7919) % $N, 'imp ' || (1 + j % 10) FROM generate_series(1, 100000) j;
+CREATE TABLE imp_ideal (segment_id bigint NOT NULL, id bigint NOT NULL, entered_at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (segment_id, id));
+CREATE INDEX ON imp_ideal (id, segment_id);
+VACUUM ANALYZE imp_pg, imp_staging;
+SELECT segments.register_source('imp_pg');
+SQL
+# The 10 segments, anew: empty, or with their 10,000 contacts before the file.
+imp_segments() {
+  sql -c "DO \$\$ BEGIN FOR k IN 1..10 LOOP
+            PERFORM segments.drop_segment(n) FROM (SELECT 'imp ' || k AS n) x WHERE EXISTS (SELECT FROM segments.segment WHERE name = n);
+            PERFORM segments.create_segment('imp ' || k, NULL, 'static', 'imp_pg');
+            IF $1 THEN
+              PERFORM segments.add_members('imp ' || k, ARRAY(
+                SELECT contact_id FROM imp_staging WHERE segment = 'imp ' || (1 + k % 10) LIMIT 1000)
+                || ARRAY(SELECT 1 + (j * 7919 + k) % $N FROM generate_series(100001, 109000) j));
+            END IF;
+          END LOOP; END \$\$" >/dev/null
+  sql -c "VACUUM ANALYZE segments.imp_pg_membership" >/dev/null
+}
+declare -A it=()
+for rep in $REPS; do
+  imp_segments true
+  it[import]="${it[import]:-} $(ms "PERFORM segments.assign_rows('TABLE imp_staging', replace => true)")"
+  imp_segments false
+  it[add]="${it[add]:-} $(ms "FOR k IN 1..10 LOOP PERFORM segments.add_members('imp ' || k, ARRAY(SELECT contact_id FROM imp_staging WHERE segment = 'imp ' || k)); END LOOP")"
+  sql -c "TRUNCATE imp_ideal" >/dev/null
+  it[ideal]="${it[ideal]:-} $(ms "INSERT INTO imp_ideal (segment_id, id) SELECT substr(segment, 5)::int, contact_id FROM imp_staging")"
+done
+row "12: bulk import of 100,000 (contact, segment) rows, replace => true, 10 static segments (time ÷ INSERT … SELECT of the rows) | 10 static | pg | 1 | $(median ${it[import]}) ms (ideal $(median ${it[ideal]}) ms) | $(paired "${it[import]}" "${it[ideal]}") | ≤ 2×"
+row "12: the same ÷ add_members of the same contacts into the empty segments | 10 static | pg | 1 | $(median ${it[import]}) ms (add_members $(median ${it[add]}) ms) | $(paired "${it[import]}" "${it[add]}") | ≤ 1×"
+unset it
 fi

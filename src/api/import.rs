@@ -12,11 +12,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 
-use super::members::{add, in_tenant, remove, require_static};
+use super::members::{in_tenant, require_static};
 use super::registration::require_registered;
 use super::segment::{create_static, find_opt, modifiable, Segment};
 use super::{bad_argument, fail};
+use crate::maintain;
 use crate::pg::spi;
+use crate::state::counts;
+use crate::state::liveness::{live, LIVE};
+use crate::state::privilege::as_owner;
 use crate::state::registry::{self, Registered};
 use segments_lang::codegen::ident;
 
@@ -142,36 +146,90 @@ fn import(pairs: &[(String, String)], names: &[String], replace: bool, create_mi
     keys.dedup();
     let known = existing(&reg, &keys, tenant.as_deref());
     done.unknown = keys.iter().filter(|k| !known.contains(**k)).map(|k| k.to_string()).collect();
-    // Per segment, its contacts in this import that exist.
-    let mut assigned: BTreeMap<i64, (String, Vec<String>)> = BTreeMap::new();
-    for (k, n) in pairs {
-        let s = segment_of[n.as_str()];
-        let entry = assigned.entry(s.id).or_insert_with(|| (s.name.clone(), vec![]));
-        if known.contains(k.as_str()) {
-            entry.1.push(k.clone());
-        }
-    }
+    // The (contact, segment) pairs of contacts that exist.
+    let mut kept: Vec<(String, i64)> =
+        pairs.iter().filter(|(k, _)| known.contains(k.as_str())).map(|(k, n)| (k.clone(), segment_of[n.as_str()].id)).collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let name_of: HashMap<i64, String> = segs.iter().map(|(_, s)| (s.id, s.name.clone())).collect();
+    let imported: Vec<String> = {
+        let mut k: Vec<String> = known.into_iter().collect();
+        k.sort_unstable();
+        k
+    };
     if replace {
-        let imported: Vec<&String> = {
-            let mut all: Vec<&String> = known.iter().collect();
-            all.sort_unstable();
-            all
-        };
-        for (id, name) in changeable_statics(source, tenant.as_deref()) {
-            let stay: HashSet<&str> = assigned.get(&id).map(|(_, k)| k.iter().map(String::as_str).collect()).unwrap_or_default();
-            let leaving: Vec<String> = imported.iter().filter(|k| !stay.contains(k.as_str())).map(|k| k.to_string()).collect();
-            let n = remove(id, &reg, &leaving);
-            if n > 0 {
-                done.removed.insert(name, n);
-            }
+        let statics = changeable_statics(source, tenant.as_deref());
+        let ids: Vec<i64> = statics.iter().map(|(id, _)| *id).collect();
+        for (id, n) in write(&reg, &kept, &ids, false) {
+            let name = statics.iter().find(|(s, _)| *s == id).map(|(_, n)| n.clone()).unwrap_or_default();
+            done.removed.insert(name, n);
+            as_owner(|| maintain::recompute::propagate(id, &reg, Some(&imported)));
         }
     }
-    for (_, (name, keys)) in &assigned {
-        let s = segment_of.values().find(|s| &s.name == name).expect("an assigned segment is named");
-        let n = add(s, &reg, keys);
-        done.added.insert(name.clone(), n);
+    let mut ids: Vec<i64> = segs.iter().map(|(_, s)| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let added = write(&reg, &kept, &ids, true);
+    for id in ids {
+        let n = added.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+        done.added.insert(name_of[&id].clone(), n);
+        if n > 0 {
+            as_owner(|| maintain::recompute::propagate(id, &reg, Some(&imported)));
+        }
     }
     Some((done, reg, tenant))
+}
+
+/// One statement for all the segments `ids`: with `enter`, puts the
+/// contacts of `pairs` (key, segment) into their segments among `ids` that
+/// still exist (locked against drop_segment, as add_members does);
+/// otherwise takes the contacts of `pairs` out of every segment of `ids`
+/// that the pairs do not give them. Counts the changes; returns them per
+/// segment.
+fn write(reg: &Registered, pairs: &[(String, i64)], ids: &[i64], enter: bool) -> Vec<(i64, i64)> {
+    if pairs.is_empty() || ids.is_empty() {
+        return vec![];
+    }
+    let key = ident(&reg.key);
+    let (keys, segments): (Vec<String>, Vec<i64>) = pairs.iter().cloned().unzip();
+    let change = if enter {
+        format!(
+            "{live},
+             changed AS (INSERT INTO {membership} (segment_id, {key})
+                         SELECT p.s, p.k FROM p WHERE p.s OPERATOR(pg_catalog.=) {LIVE}
+                         ON CONFLICT DO NOTHING RETURNING segment_id)",
+            live = live("SELECT pg_catalog.unnest($3::pg_catalog.int8[])"),
+            membership = reg.membership(),
+        )
+    } else {
+        format!(
+            "changed AS (DELETE FROM {membership} m
+                          WHERE m.{key} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT p.k FROM p))
+                            AND m.segment_id OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.int8[])
+                            AND NOT EXISTS (SELECT FROM p WHERE p.k OPERATOR(pg_catalog.=) m.{key}
+                                                            AND p.s OPERATOR(pg_catalog.=) m.segment_id)
+                         RETURNING m.segment_id)",
+            membership = reg.membership(),
+        )
+    };
+    let sign = if enter { "" } else { "OPERATOR(pg_catalog.-) " };
+    let sql = format!(
+        "WITH p AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]::{typ}[]),
+                                             pg_catalog.unnest($2::pg_catalog.int8[])) AS p(k, s)),
+              {change},
+              n AS (SELECT segment_id, pg_catalog.count(*) AS n FROM changed GROUP BY segment_id),
+              {counted}
+         SELECT COALESCE(pg_catalog.array_agg(x.v ORDER BY n.segment_id, x.o), '{{}}')
+           FROM n, LATERAL (VALUES (n.segment_id, 1), (n.n, 2)) AS x(v, o)",
+        typ = reg.key_type,
+        counted = counts::counted(&format!("SELECT segment_id, {sign}n FROM n")),
+    );
+    // (segment, count) pairs, flattened: a statement that writes runs
+    // through `spi::get`.
+    let flat = as_owner(|| spi::get::<Vec<i64>>(&sql, &[keys.into(), segments.into(), ids.to_vec().into()]).unwrap_or_default());
+    let changed: Vec<(i64, i64)> = flat.chunks(2).map(|c| (c[0], c[1])).collect();
+    as_owner(|| changed.iter().for_each(|(id, _)| counts::fold(*id)));
+    changed
 }
 
 /// Which of `keys` are contacts of `reg`'s source (of `tenant`).

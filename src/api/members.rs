@@ -32,7 +32,7 @@ pub(super) fn require_static(seg: &Segment) {
 
 /// Adds the keys that exist in the source (of the segment's tenant, for a
 /// source with tenants); returns how many were added.
-pub(super) fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
+fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     let tenant = in_tenant(reg, "s");
     as_owner(|| {
@@ -77,7 +77,7 @@ pub(super) fn in_tenant(reg: &Registered, alias: &str) -> String {
     }
 }
 
-pub(super) fn remove(id: i64, reg: &Registered, keys: &[String]) -> i64 {
+fn remove(id: i64, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     as_owner(|| {
         let removed = spi::get::<i64>(
