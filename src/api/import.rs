@@ -4,8 +4,10 @@
 //! every segment named must be visible, static and the caller's to change
 //! (or created, with `create_missing`), all of one source and tenant; with
 //! `replace`, each contact imported leaves every other static segment of
-//! the source (and tenant) that the caller may change. Set-based: a
-//! statement per segment, whatever the number of contacts.
+//! the source (and tenant) that the caller may change. One query finds the
+//! contacts, one statement takes them out of other segments (`replace`),
+//! and they enter theirs as a write's flips do, without a statement per
+//! row (`maintain::flips`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -17,9 +19,9 @@ use super::registration::require_registered;
 use super::segment::{create_static, find_opt, modifiable, Segment};
 use super::{bad_argument, fail};
 use crate::maintain;
+use crate::maintain::flips::{self, Flip};
 use crate::pg::spi;
 use crate::state::counts;
-use crate::state::liveness::{live, LIVE};
 use crate::state::privilege::as_owner;
 use crate::state::registry::{self, Registered};
 use segments_lang::codegen::ident;
@@ -160,7 +162,7 @@ fn import(pairs: &[(String, String)], names: &[String], replace: bool, create_mi
     if replace {
         let statics = changeable_statics(source, tenant.as_deref());
         let ids: Vec<i64> = statics.iter().map(|(id, _)| *id).collect();
-        for (id, n) in write(&reg, &kept, &ids, false) {
+        for (id, n) in leave_others(&reg, &kept, &ids) {
             let name = statics.iter().find(|(s, _)| *s == id).map(|(_, n)| n.clone()).unwrap_or_default();
             done.removed.insert(name, n);
             as_owner(|| maintain::recompute::propagate(id, &reg, Some(&imported)));
@@ -169,60 +171,52 @@ fn import(pairs: &[(String, String)], names: &[String], replace: bool, create_mi
     let mut ids: Vec<i64> = segs.iter().map(|(_, s)| s.id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let added = write(&reg, &kept, &ids, true);
+    // Into the segments as a write's flips go (without a statement per
+    // row, a member already there found first, a segment dropped
+    // meanwhile skipped): an INSERT … ON CONFLICT DO NOTHING of the pairs
+    // spent most of its time in the speculative insertion.
+    let flips: Vec<Flip> =
+        kept.iter().map(|(key, segment)| Flip { segment: *segment, key: key.clone(), enter: true, generation: None }).collect();
+    // Not logged as changes, as add_members' are not.
+    let added = as_owner(|| flips::write(&reg, &flips.iter().collect::<Vec<_>>(), &[]));
     for id in ids {
-        let n = added.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+        let n = added.get(&id).map_or(0, |d| d.entered);
         done.added.insert(name_of[&id].clone(), n);
         if n > 0 {
-            as_owner(|| maintain::recompute::propagate(id, &reg, Some(&imported)));
+            as_owner(|| {
+                counts::fold(id);
+                maintain::recompute::propagate(id, &reg, Some(&imported))
+            });
         }
     }
     Some((done, reg, tenant))
 }
 
-/// One statement for all the segments `ids`: with `enter`, puts the
-/// contacts of `pairs` (key, segment) into their segments among `ids` that
-/// still exist (locked against drop_segment, as add_members does);
-/// otherwise takes the contacts of `pairs` out of every segment of `ids`
-/// that the pairs do not give them. Counts the changes; returns them per
-/// segment.
-fn write(reg: &Registered, pairs: &[(String, i64)], ids: &[i64], enter: bool) -> Vec<(i64, i64)> {
+/// Takes the contacts of `pairs` (key, segment) out of every segment of
+/// `ids` that the pairs do not give them, in one statement; counts the
+/// changes and returns them per segment.
+fn leave_others(reg: &Registered, pairs: &[(String, i64)], ids: &[i64]) -> Vec<(i64, i64)> {
     if pairs.is_empty() || ids.is_empty() {
         return vec![];
     }
     let key = ident(&reg.key);
     let (keys, segments): (Vec<String>, Vec<i64>) = pairs.iter().cloned().unzip();
-    let change = if enter {
-        format!(
-            "{live},
-             changed AS (INSERT INTO {membership} (segment_id, {key})
-                         SELECT p.s, p.k FROM p WHERE p.s OPERATOR(pg_catalog.=) {LIVE}
-                         ON CONFLICT DO NOTHING RETURNING segment_id)",
-            live = live("SELECT pg_catalog.unnest($3::pg_catalog.int8[])"),
-            membership = reg.membership(),
-        )
-    } else {
-        format!(
-            "changed AS (DELETE FROM {membership} m
-                          WHERE m.{key} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT p.k FROM p))
-                            AND m.segment_id OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.int8[])
-                            AND NOT EXISTS (SELECT FROM p WHERE p.k OPERATOR(pg_catalog.=) m.{key}
-                                                            AND p.s OPERATOR(pg_catalog.=) m.segment_id)
-                         RETURNING m.segment_id)",
-            membership = reg.membership(),
-        )
-    };
-    let sign = if enter { "" } else { "OPERATOR(pg_catalog.-) " };
     let sql = format!(
         "WITH p AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]::{typ}[]),
                                              pg_catalog.unnest($2::pg_catalog.int8[])) AS p(k, s)),
-              {change},
+              changed AS (DELETE FROM {membership} m
+                           WHERE m.{key} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT DISTINCT p.k FROM p))
+                             AND m.segment_id OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.int8[])
+                             AND NOT EXISTS (SELECT FROM p WHERE p.k OPERATOR(pg_catalog.=) m.{key}
+                                                             AND p.s OPERATOR(pg_catalog.=) m.segment_id)
+                          RETURNING m.segment_id),
               n AS (SELECT segment_id, pg_catalog.count(*) AS n FROM changed GROUP BY segment_id),
               {counted}
          SELECT COALESCE(pg_catalog.array_agg(x.v ORDER BY n.segment_id, x.o), '{{}}')
            FROM n, LATERAL (VALUES (n.segment_id, 1), (n.n, 2)) AS x(v, o)",
         typ = reg.key_type,
-        counted = counts::counted(&format!("SELECT segment_id, {sign}n FROM n")),
+        membership = reg.membership(),
+        counted = counts::counted("SELECT segment_id, OPERATOR(pg_catalog.-) n FROM n"),
     );
     // (segment, count) pairs, flattened: a statement that writes runs
     // through `spi::get`.
