@@ -888,3 +888,54 @@ pub fn index_rows<T>(
         rows
     }
 }
+
+/// Per key (text forms, in the order given), whether table `relid` has a
+/// row under the active snapshot whose column `column` holds it, found
+/// through a unique btree index on that column alone (None without one);
+/// with `also` (a column and a value's text form), a row whose column also
+/// writes that value. A bulk import asks this of every contact it names:
+/// one probe each, where a query's plan hashed the whole table
+/// (bench/findings.md).
+pub fn present(relid: pg_sys::Oid, column: &str, keys: &[&str], also: Option<(&str, &str)>) -> Option<Vec<bool>> {
+    // SAFETY: the table and its index opened and closed here, one index
+    // scan rescanned per key into a slot of the table's own; the values
+    // come from the columns' own input and output functions.
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as i32);
+        let att = attnum((*rel).rd_att, column);
+        let Some(index) = key_index(rel, att) else {
+            pg_sys::table_close(rel, pg_sys::NoLock as i32);
+            return None;
+        };
+        let also = also.map(|(name, value)| {
+            let att = attnum((*rel).rd_att, name);
+            let typid = (*(*(*rel).rd_att).attrs.as_ptr().add(att as usize - 1)).atttypid;
+            let (mut output, mut varlena) = (pg_sys::Oid::INVALID, false);
+            pg_sys::getTypeOutputInfo(typid, &mut output, &mut varlena);
+            (att, output, value)
+        });
+        let input = KeyInput::new(rel, att);
+        let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let first = keys.first().map(|k| input.datum(k)).unwrap_or(pg_sys::Datum::from(0));
+        let scan = scan(rel, index, &[(att, first)], pg_sys::GetActiveSnapshot());
+        let mut found = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                (*(*scan).keyData).sk_argument = input.datum(key);
+                pg_sys::index_rescan(scan, (*scan).keyData, 1, std::ptr::null_mut(), 0);
+            }
+            let hit = pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot)
+                && also.is_none_or(|(att, output, value)| {
+                    let mut isnull = false;
+                    let datum = pg_sys::slot_getattr(slot, att as i32, &mut isnull);
+                    !isnull && std::ffi::CStr::from_ptr(pg_sys::OidOutputFunctionCall(output, datum)).to_bytes() == value.as_bytes()
+                });
+            found.push(hit);
+        }
+        pg_sys::index_endscan(scan);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::index_close(index, pg_sys::NoLock as i32);
+        pg_sys::table_close(rel, pg_sys::NoLock as i32);
+        Some(found)
+    }
+}
