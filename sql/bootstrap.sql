@@ -144,6 +144,16 @@ GRANT USAGE ON SCHEMA segments TO PUBLIC;
 GRANT SELECT ON segments.source, segments.relation, segments.lookup, segments.segment_def,
                 segments.dependency TO PUBLIC;
 
+-- Whether table `relid` is registered with the membership table named
+-- `membership`: the triggers below do nothing on a table that is not.
+CREATE FUNCTION segments._registered_with(relid oid, membership text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM segments.source s
+                    WHERE s.relid OPERATOR(pg_catalog.=) $1
+                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2))
+$$;
+REVOKE ALL ON FUNCTION segments._registered_with(oid, text) FROM PUBLIC;
+
 -- Contacts that leave the source leave every segment; a changed key takes
 -- its memberships along. Installed on each source by register_source with
 -- the membership table and key column as arguments. A table that is not
@@ -155,9 +165,7 @@ DECLARE
     membership text := TG_ARGV[0];
     key_column text := TG_ARGV[1];
 BEGIN
-    IF NOT EXISTS (SELECT FROM segments.source s
-                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
-                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+    IF NOT segments._registered_with(TG_RELID, TG_ARGV[0]) THEN
         RETURN NULL;
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
@@ -180,9 +188,7 @@ END $$;
 CREATE FUNCTION segments.move_contact() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM segments.source s
-                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
-                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+    IF NOT segments._registered_with(TG_RELID, TG_ARGV[0]) THEN
         RETURN NULL;
     END IF;
     EXECUTE pg_catalog.format(
@@ -200,9 +206,7 @@ END $$;
 CREATE FUNCTION segments.leave_tenant() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM segments.source s
-                    WHERE s.relid OPERATOR(pg_catalog.=) TG_RELID
-                      AND s.membership OPERATOR(pg_catalog.=) pg_catalog.to_regclass(TG_ARGV[0])) THEN
+    IF NOT segments._registered_with(TG_RELID, TG_ARGV[0]) THEN
         RETURN NULL;
     END IF;
     EXECUTE pg_catalog.format(
