@@ -20,6 +20,7 @@ use super::segment::{create_static, find_opt, modifiable, Segment};
 use super::{bad_argument, fail};
 use crate::maintain;
 use crate::maintain::flips::{self, Flip};
+use crate::pg::heap::{self, Keys, RowLock};
 use crate::pg::spi;
 use crate::state::counts;
 use crate::state::privilege::as_owner;
@@ -230,6 +231,25 @@ fn leave_others(reg: &Registered, pairs: &[(String, i64)], ids: &[i64]) -> Vec<(
 
 /// Which of `keys` are contacts of `reg`'s source (of `tenant`).
 fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
+    let found = visible(reg, keys, tenant);
+    // Locked against deletion until commit (as a relation row's contact
+    // is): a contact deleted meanwhile would keep the members given to it
+    // here, which its DELETE's trigger could not see. One gone meanwhile is
+    // unknown.
+    let found: Vec<&String> = {
+        let mut f: Vec<&String> = found.iter().collect();
+        f.sort_unstable();
+        f
+    };
+    let locked = heap::statement(|st| st.lock_rows(reg.relid, &reg.key, Keys::Text(&found), RowLock::KeyShare, true));
+    match locked {
+        Some(locked) => found.into_iter().zip(locked).filter(|(_, l)| *l).map(|(k, _)| k.clone()).collect(),
+        None => found.into_iter().cloned().collect(),
+    }
+}
+
+/// Which of `keys` the caller sees as contacts of `reg`'s source (of `tenant`).
+fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
     // Probed in process unless row security may hide rows from the caller,
     // whom the query reads as.
     crate::state::privilege::require_select(reg.relid);
@@ -239,7 +259,7 @@ fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<St
     );
     let also = reg.tenant_column.as_deref().zip(tenant);
     if secured == Some(false) {
-        if let Some(found) = crate::pg::heap::present(reg.relid, &reg.key, keys, also) {
+        if let Some(found) = heap::present(reg.relid, &reg.key, keys, also) {
             return keys.iter().zip(found).filter(|(_, hit)| *hit).map(|(k, _)| k.to_string()).collect();
         }
     }

@@ -31,7 +31,9 @@ pub(super) fn require_static(seg: &Segment) {
 }
 
 /// Adds the keys that exist in the source (of the segment's tenant, for a
-/// source with tenants); returns how many were added.
+/// source with tenants), their contacts locked against deletion until
+/// commit (the DELETE's trigger could not see the members added); returns
+/// how many were added.
 fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
     let tenant = in_tenant(reg, "s");
@@ -44,6 +46,7 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
                      SELECT $1, s.{key} FROM {source} s
                       WHERE s.{key} OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]::{typ}[])
                         AND $1 OPERATOR(pg_catalog.=) {LIVE}{tenant}
+                     FOR KEY SHARE OF s
                      ON CONFLICT DO NOTHING RETURNING 1),
                  n AS (SELECT pg_catalog.count(*) AS n FROM added),
                  {counted}
