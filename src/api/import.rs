@@ -231,7 +231,12 @@ fn leave_others(reg: &Registered, pairs: &[(String, i64)], ids: &[i64]) -> Vec<(
 
 /// Which of `keys` are contacts of `reg`'s source (of `tenant`).
 fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
-    let found = visible(reg, keys, tenant);
+    // Without tenants or row security, locking a key's row is finding it.
+    let found: HashSet<String> = if reg.tenant_column.is_none() && !secured(reg) {
+        keys.iter().map(|k| k.to_string()).collect()
+    } else {
+        visible(reg, keys, tenant)
+    };
     // Locked against deletion until commit (as a relation row's contact
     // is): a contact deleted meanwhile would keep the members given to it
     // here, which its DELETE's trigger could not see. One gone meanwhile is
@@ -252,13 +257,8 @@ fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<St
 fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
     // Probed in process unless row security may hide rows from the caller,
     // whom the query reads as.
-    crate::state::privilege::require_select(reg.relid);
-    let secured = spi::get::<bool>(
-        "SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-        &[reg.relid.into()],
-    );
     let also = reg.tenant_column.as_deref().zip(tenant);
-    if secured == Some(false) {
+    if !secured(reg) {
         if let Some(found) = heap::present(reg.relid, &reg.key, keys, also) {
             return keys.iter().zip(found).filter(|(_, hit)| *hit).map(|(k, _)| k.to_string()).collect();
         }
@@ -277,6 +277,16 @@ fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<Str
     )
     .unwrap_or_default();
     found.into_iter().collect()
+}
+
+/// Whether row security may hide rows of `reg`'s source from the caller,
+/// who must be allowed to read it.
+fn secured(reg: &Registered) -> bool {
+    crate::state::privilege::require_select(reg.relid);
+    spi::get::<bool>(
+        "SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[reg.relid.into()],
+    ) != Some(false)
 }
 
 /// The static segments of `source` (of `tenant`) the caller may see and
