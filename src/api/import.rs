@@ -45,9 +45,8 @@ struct Imported {
 fn assign(key: &str, segment_names: Vec<Option<String>>, replace: bool) {
     let names: Vec<String> = segment_names.into_iter().flatten().collect();
     let pairs: Vec<(String, String)> = names.iter().map(|n| (key.to_string(), n.clone())).collect();
-    let done = import(&pairs, &names, replace, false);
-    if let Some(unknown) = done.and_then(|(d, reg, tenant)| d.unknown.first().map(|k| (k.clone(), reg, tenant))) {
-        let (key, reg, tenant) = unknown;
+    let Some((done, reg, tenant)) = import(&pairs, &names, replace, false) else { return };
+    if let Some(key) = done.unknown.first() {
         let of = tenant.map(|t| format!(" of tenant {t}")).unwrap_or_default();
         fail(PgSqlErrorCode::ERRCODE_NO_DATA_FOUND, format!("contact {key} does not exist in {}{of}", registry::qualified_name(reg.relid)));
     }
@@ -232,10 +231,11 @@ fn leave_others(reg: &Registered, pairs: &[(String, i64)], ids: &[i64]) -> Vec<(
 /// Which of `keys` are contacts of `reg`'s source (of `tenant`).
 fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
     // Without tenants or row security, locking a key's row is finding it.
-    let found: HashSet<String> = if reg.tenant_column.is_none() && !secured(reg) {
+    let secured = secured(reg);
+    let found: HashSet<String> = if reg.tenant_column.is_none() && !secured {
         keys.iter().map(|k| k.to_string()).collect()
     } else {
-        visible(reg, keys, tenant)
+        visible(reg, keys, tenant, secured)
     };
     // Locked against deletion until commit (as a relation row's contact
     // is): a contact deleted meanwhile would keep the members given to it
@@ -253,12 +253,12 @@ fn existing(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<St
     }
 }
 
-/// Which of `keys` the caller sees as contacts of `reg`'s source (of `tenant`).
-fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<String> {
-    // Probed in process unless row security may hide rows from the caller,
-    // whom the query reads as.
+/// Which of `keys` the caller sees as contacts of `reg`'s source (of
+/// `tenant`): probed in process unless row security may hide rows from the
+/// caller (`secured`), whom the query reads as.
+fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>, secured: bool) -> HashSet<String> {
     let also = reg.tenant_column.as_deref().zip(tenant);
-    if !secured(reg) {
+    if !secured {
         if let Some(found) = heap::present(reg.relid, &reg.key, keys, also) {
             return keys.iter().zip(found).filter(|(_, hit)| *hit).map(|(k, _)| k.to_string()).collect();
         }
@@ -271,7 +271,7 @@ fn visible(reg: &Registered, keys: &[&str], tenant: Option<&str>) -> HashSet<Str
             registry::qualified_name(reg.relid),
             ident(&reg.key),
             reg.key_type,
-            in_tenant(reg, "s").replace("$3", "$2"),
+            in_tenant(reg, "s", 2),
         ),
         &[keys.into(), tenant.into()],
     )

@@ -36,7 +36,7 @@ pub(super) fn require_static(seg: &Segment) {
 /// how many were added.
 fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
     let key = ident(&reg.key);
-    let tenant = in_tenant(reg, "s");
+    let tenant = in_tenant(reg, "s", 3);
     as_owner(|| {
         let added = spi::get::<i64>(
             &format!(
@@ -69,11 +69,12 @@ fn add(seg: &Segment, reg: &Registered, keys: &[String]) -> i64 {
 }
 
 /// For a source with tenants, the condition that row `alias` of the source
-/// is of the tenant `$3` (as `state::tenant` writes tenants); else nothing.
-pub(super) fn in_tenant(reg: &Registered, alias: &str) -> String {
+/// is of the tenant of parameter `param` (as `state::tenant` writes
+/// tenants); else nothing.
+pub(super) fn in_tenant(reg: &Registered, alias: &str, param: usize) -> String {
     match &reg.tenant_column {
         Some(column) => format!(
-            " AND {alias}.{}::pg_catalog.text OPERATOR(pg_catalog.=) $3::pg_catalog.text",
+            " AND {alias}.{}::pg_catalog.text OPERATOR(pg_catalog.=) ${param}::pg_catalog.text",
             ident(column)
         ),
         None => String::new(),

@@ -79,21 +79,7 @@ pub fn find_opt(name: &str) -> Option<Segment> {
 /// `source` (None: the only registered one) and the tenant of
 /// `segments.tenant`: what an import creates for a name it does not find.
 pub fn create_static(name: &str, source: Option<pg_sys::Oid>) -> Segment {
-    let id = create(name, None, "static", source, None, true, false, None);
-    // As `find` would show it, which the statement's snapshot cannot yet.
-    let source = resolve_source(source);
-    let tenant = crate::state::tenant::of_new_segment(&require_registered(source), None);
-    Segment {
-        id,
-        name: name.to_string(),
-        kind: "static".into(),
-        source,
-        definition: None,
-        shared: true,
-        track_changes: false,
-        can_modify: true,
-        tenant,
-    }
+    create(name, None, "static", source, None, true, false, None)
 }
 
 /// Looks a segment up and requires the right to change it.
@@ -261,7 +247,7 @@ fn create(
     shared: bool,
     track_changes: bool,
     tenant: Option<&str>,
-) -> i64 {
+) -> Segment {
     crate::state::replication::require_origin();
     if kind != "active" && kind != "static" {
         bad_argument(format!("kind must be 'active' or 'static', not '{kind}'"));
@@ -319,7 +305,18 @@ fn create(
             }
         }
         crate::state::cache::definitions_changed();
-        id
+        // As `find` would show it to its creator.
+        Segment {
+            id,
+            name: name.to_string(),
+            kind: kind.to_string(),
+            source: rel,
+            definition: compiled.map(|c| c.text),
+            shared,
+            track_changes,
+            can_modify: true,
+            tenant,
+        }
     })
 }
 
@@ -336,7 +333,7 @@ fn create_segment(
     tenant: default!(Option<&str>, "NULL"),
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
-    create(name, definition.map(str::to_string), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant)
+    create(name, definition.map(str::to_string), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant).id
 }
 
 /// `create_segment(name, definition jsonb, …)`, whose SQL signature is a
@@ -355,7 +352,7 @@ fn create_segment_from_tree(
 ) -> i64 {
     let (name, kind) = (required(name, "name"), required(kind, "kind"));
     let (shared, track_changes) = (required(shared, "shared"), required(track_changes, "track_changes"));
-    create(name, definition.map(text_of_tree), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant)
+    create(name, definition.map(text_of_tree), kind, source.map(|r| r.oid()), description, shared, track_changes, tenant).id
 }
 
 #[pg_extern(volatile)]
